@@ -1,0 +1,7 @@
+"""opdiff: diffusion models as Markov semigroups.
+
+A forward noising process is a Markov semigroup ``P_t`` with generator ``L``. Forward marginals of a
+data set are kernel mean embeddings, their exact scores are diffusion kernel smoothers, and
+samplers integrate the reverse dynamics with any score. See ``DESIGN.md`` for the layer map.
+"""
+__version__ = "0.1.0"

@@ -1,0 +1,48 @@
+"""The chunk budget: the largest query x data block (in bytes) any reduction may hold at once."""
+import contextlib
+import os
+
+_CHUNK_BYTES = int(os.environ.get("OPDIFF_CHUNK_BYTES", 32 * 2**20))
+
+
+def get_chunk_bytes():
+    """Current chunk budget in bytes (default 32 MiB, env ``OPDIFF_CHUNK_BYTES``)."""
+    return _CHUNK_BYTES
+
+
+def set_chunk_bytes(n_bytes):
+    """Set the chunk budget in bytes; returns the previous value."""
+    global _CHUNK_BYTES
+    n_bytes = int(n_bytes)
+    if n_bytes < 1024:
+        raise ValueError(f"n_bytes: the chunk budget must be at least 1024 bytes, got {n_bytes}")
+    previous, _CHUNK_BYTES = _CHUNK_BYTES, n_bytes
+    return previous
+
+
+@contextlib.contextmanager
+def chunk_budget(n_bytes):
+    """Context manager that sets the chunk budget temporarily."""
+    previous = set_chunk_bytes(n_bytes)
+    try:
+        yield
+    finally:
+        set_chunk_bytes(previous)
+
+
+def chunk_rows(n_rows, row_bytes, chunk_bytes=None):
+    """Yield ``slice`` objects over ``n_rows`` rows so that each block holds at most the budget.
+
+    Parameters
+    ----------
+    n_rows : int
+        Number of rows (queries) to split.
+    row_bytes : int
+        Bytes one row of the block needs (e.g. ``n_data * itemsize * k`` for k temporaries).
+    chunk_bytes : int, optional
+        Budget; defaults to :func:`get_chunk_bytes`.
+    """
+    budget = chunk_bytes or get_chunk_bytes()
+    rows = max(1, int(budget // max(int(row_bytes), 1)))
+    for start in range(0, n_rows, rows):
+        yield slice(start, min(start + rows, n_rows))

@@ -1,0 +1,28 @@
+"""Dtype policy: float64 by default, float32 kept when given, never a silent upcast of user arrays."""
+import numpy as np
+
+from .namespace import get_namespace
+
+DEFAULT_DTYPE = np.float64
+
+
+def result_dtype(*arrays):
+    """Floating dtype of a computation on ``arrays``.
+
+    float32 only when every floating array is float32; integer and Python inputs count as float64
+    unless a float32 array is present (so ``t=0.5`` does not upcast a float32 ``x``).
+    """
+    dtypes = [np.asarray(a).dtype if not hasattr(a, "dtype") else a.dtype for a in arrays if a is not None]
+    floats = [d for d in dtypes if np.issubdtype(d, np.floating)]
+    if floats and all(d == np.float32 for d in floats):
+        return np.dtype(np.float32)
+    return np.dtype(DEFAULT_DTYPE)
+
+
+def as_float_array(x, dtype=None, xp=None):
+    """Convert to a floating array in the namespace of ``x`` (float32 kept, everything else float64)."""
+    xp = xp or get_namespace(x)
+    arr = xp.asarray(x)
+    if dtype is None:
+        dtype = np.float32 if arr.dtype == np.float32 else DEFAULT_DTYPE
+    return arr.astype(dtype, copy=False)

@@ -1,0 +1,117 @@
+"""Input validation with errors that name the argument, the expectation and what was given."""
+import importlib
+
+import numpy as np
+
+from .dtypes import as_float_array
+from .namespace import get_namespace
+
+
+def check_finite(x, name):
+    """Raise ``ValueError`` if ``x`` holds NaN or inf."""
+    xp = get_namespace(x)
+    if not bool(xp.all(xp.isfinite(x))):
+        bad = int(xp.sum(~xp.isfinite(x)))
+        raise ValueError(f"{name}: expected finite values, found {bad} non-finite entries")
+    return x
+
+
+def check_points(x, name, dim=None, ndim=2, allow_1d=False):
+    """Validate an array of points.
+
+    Parameters
+    ----------
+    x : array_like
+        Expected shape ``(n, d)`` (``ndim=2``) or ``(n, *shape)``.
+    name : str
+        Argument name used in error messages.
+    dim : int or tuple, optional
+        Expected trailing dimension(s).
+    allow_1d : bool
+        If true, a ``(d,)`` vector is accepted and promoted to ``(1, d)``.
+
+    Returns
+    -------
+    array
+        Floating array (float32 kept, otherwise float64), finite.
+    """
+    if x is None:
+        raise ValueError(f"{name}: expected an array, got None")
+    xp = get_namespace(x)
+    arr = xp.asarray(x)
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
+    if allow_1d and arr.ndim == ndim - 1:
+        arr = arr[None]
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {tuple(arr.shape)}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least one point, got shape {tuple(arr.shape)}")
+    if dim is not None:
+        expected = (dim,) if np.isscalar(dim) else tuple(dim)
+        if tuple(arr.shape[1:]) != expected:
+            raise ValueError(f"{name}: expected trailing shape {expected}, got shape {tuple(arr.shape)}")
+    arr = as_float_array(arr, xp=xp)
+    return check_finite(arr, name)
+
+
+def check_time(t, name="t", t_min=0.0, t_max=np.inf, n=None, include_min=False):
+    """Validate a time: a float or an ``(n,)`` array inside ``(t_min, t_max]``.
+
+    Returns a float64 NumPy scalar array or ``(n,)`` array.
+    """
+    arr = np.asarray(t, dtype=np.float64) if not hasattr(t, "get") else np.asarray(t.get(), dtype=np.float64)
+    if arr.ndim > 1:
+        raise ValueError(f"{name}: expected a float or a 1-D array, got shape {arr.shape}")
+    if arr.ndim == 1 and n is not None and arr.shape[0] not in (1, n):
+        raise ValueError(f"{name}: expected a float or an array of shape ({n},), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: expected finite times, got {t}")
+    low_ok = arr >= t_min if include_min else arr > t_min
+    if not np.all(low_ok & (arr <= t_max)):
+        bracket = "[" if include_min else "("
+        bad = arr[~(low_ok & (arr <= t_max))].ravel()[0]
+        raise ValueError(f"{name}: expected times in {bracket}{t_min}, {t_max}], got {bad}")
+    return arr
+
+
+def check_positive(value, name, strict=True):
+    """Validate a positive (or non-negative) finite scalar and return it as float."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}") from None
+    if not np.isfinite(v) or (v <= 0 if strict else v < 0):
+        raise ValueError(f"{name}: expected a {'positive' if strict else 'non-negative'} finite number, got {value}")
+    return v
+
+
+def check_choice(value, name, choices):
+    """Validate that ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def check_fitted(estimator, attributes):
+    """Raise if ``estimator`` has not been fitted (scikit-learn convention: fitted state ends in ``_``)."""
+    attributes = [attributes] if isinstance(attributes, str) else attributes
+    if not all(getattr(estimator, a, None) is not None for a in attributes):
+        raise ValueError(
+            f"{type(estimator).__name__} is not fitted yet: call fit(X) before using this method"
+        )
+
+
+_EXTRAS = {"cupy": "gpu", "pykeops": "keops", "dask": "dask", "distributed": "dask",
+           "nbclient": "notebooks", "nbformat": "notebooks", "sklearn": "test"}
+
+
+def require_extra(module):
+    """Import an optional dependency or raise an ImportError naming the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        extra = _EXTRAS.get(module.split(".")[0], "all")
+        raise ImportError(
+            f"{module} is required for this feature: install it with `pip install opdiff[{extra}]`"
+        ) from exc
