@@ -1,0 +1,9 @@
+"""Layer 2: forward Markov diffusions (see :mod:`opdiff.processes.base` for the contract)."""
+from .base import GaussianPrior, GaussianProcess, GeneratorCoefficients, MarkovProcess, gaussian_logpdf
+from .scalar import BrownianMotion, OrnsteinUhlenbeck, ScalarGaussianProcess, VESDE, VPSDE
+
+__all__ = [
+    "MarkovProcess", "GaussianProcess", "GaussianPrior", "GeneratorCoefficients", "gaussian_logpdf",
+    "ScalarGaussianProcess", "BrownianMotion", "OrnsteinUhlenbeck", "VESDE", "VPSDE",
+]
+# Other process families register themselves below (one import line each).
