@@ -1,0 +1,7 @@
+"""Layer 5: data sets: 2-D toys, Gaussian mixtures with exact forward marginals, manifold and image data."""
+from .mixtures import GaussianMixture, random_mixture
+from .toys import TOYS, checkerboard, eight_gaussians, make_toy, moons, pinwheel, rings, two_spirals
+
+__all__ = ["GaussianMixture", "random_mixture", "TOYS", "make_toy", "two_spirals", "eight_gaussians",
+           "pinwheel", "checkerboard", "moons", "rings"]
+# Manifold and image data sets register below (one import line each).
