@@ -7,3 +7,4 @@ __all__ = [
     "ScalarGaussianProcess", "BrownianMotion", "OrnsteinUhlenbeck", "VESDE", "VPSDE",
 ]
 # Other process families register themselves below (one import line each).
+from .linear import StationaryLinearSDE  # noqa: E402,F401
