@@ -1,0 +1,63 @@
+"""Dense layers and activations with hand-written backward passes (NumPy or CuPy arrays).
+
+Each layer keeps what its backward pass needs from the last forward call; ``backward`` takes the
+gradient of the loss with respect to the layer output and returns the gradient with respect to
+its input, accumulating parameter gradients in ``grads``.
+"""
+import numpy as np
+
+from ..backend import get_namespace
+
+
+class Dense:
+    """``y = x W + b`` with ``W (n_in, n_out)``, ``b (n_out,)``; He-style initialisation."""
+
+    def __init__(self, n_in, n_out, rng, dtype=np.float64, scale=None):
+        scale = np.sqrt(2.0 / n_in) if scale is None else scale
+        self.params = {"W": (scale * rng.standard_normal((n_in, n_out))).astype(dtype),
+                       "b": np.zeros(n_out, dtype=dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._input = None
+
+    def forward(self, x):
+        self._input = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, grad_out):
+        xp = get_namespace(grad_out)
+        self.grads["W"] = self._input.T @ grad_out
+        self.grads["b"] = xp.sum(grad_out, axis=0)
+        return grad_out @ self.params["W"].T
+
+
+class SiLU:
+    """``silu(x) = x sigmoid(x)``, derivative ``sigma(x) (1 + x (1 - sigma(x)))``."""
+
+    params, grads = {}, {}
+
+    def forward(self, x):
+        xp = get_namespace(x)
+        self._input = x
+        self._sigmoid = 1.0 / (1.0 + xp.exp(-x))
+        return x * self._sigmoid
+
+    def backward(self, grad_out):
+        s = self._sigmoid
+        return grad_out * s * (1.0 + self._input * (1.0 - s))
+
+
+class Tanh:
+    """``tanh(x)``, derivative ``1 - tanh(x)^2``."""
+
+    params, grads = {}, {}
+
+    def forward(self, x):
+        xp = get_namespace(x)
+        self._output = xp.tanh(x)
+        return self._output
+
+    def backward(self, grad_out):
+        return grad_out * (1.0 - self._output**2)
+
+
+ACTIVATIONS = {"silu": SiLU, "tanh": Tanh}

@@ -1,0 +1,76 @@
+"""A time-conditioned MLP score network with a hand-written backward pass."""
+import numpy as np
+
+from ..backend import as_generator, check_choice, get_namespace
+from .layers import ACTIVATIONS, Dense
+
+
+def fourier_time_features(log_noise, n_features):
+    """Sinusoidal features of ``log_noise (n,)``: ``(n, n_features)`` (frequencies 1..n_features/2)."""
+    xp = get_namespace(log_noise)
+    half = n_features // 2
+    frequencies = xp.arange(1, half + 1, dtype=log_noise.dtype) * 0.5
+    angles = log_noise[:, None] * frequencies[None, :]
+    return xp.concatenate([xp.sin(angles), xp.cos(angles)], axis=1)
+
+
+class MLP:
+    """``f(x, c)``: an MLP on the concatenation of ``x (n, d)`` and time features ``c (n, k)``.
+
+    Parameters
+    ----------
+    dim : int
+        Input and output dimension ``d``.
+    hidden : tuple of int
+        Widths of the hidden layers.
+    time_features : int
+        Number of sinusoidal features of the conditioning scalar (even).
+    activation : {"silu", "tanh"}
+    rng : None, int or numpy.random.Generator
+    dtype : numpy dtype
+        float64 (default) or float32.
+    """
+
+    def __init__(self, dim, hidden=(128, 128), time_features=16, activation="silu", rng=None,
+                 dtype=np.float64):
+        if int(dim) < 1:
+            raise ValueError(f"dim: expected a positive dimension, got {dim}")
+        if int(time_features) < 2 or int(time_features) % 2:
+            raise ValueError(f"time_features: expected an even number >= 2, got {time_features}")
+        check_choice(activation, "activation", set(ACTIVATIONS))
+        rng = as_generator(rng)
+        self.dim, self.time_features, self.dtype = int(dim), int(time_features), np.dtype(dtype)
+        widths = [self.dim + self.time_features, *map(int, hidden)]
+        self.layers = []
+        for n_in, n_out in zip(widths[:-1], widths[1:]):
+            self.layers += [Dense(n_in, n_out, rng, self.dtype), ACTIVATIONS[activation]()]
+        self.layers.append(Dense(widths[-1], self.dim, rng, self.dtype, scale=0.1 / np.sqrt(widths[-1])))
+
+    def parameters(self):
+        """List of ``(layer_index, name, array)`` for every parameter (the optimiser's view)."""
+        return [(i, k, layer.params[k]) for i, layer in enumerate(self.layers) for k in layer.params]
+
+    def gradients(self):
+        return [(i, k, layer.grads[k]) for i, layer in enumerate(self.layers) for k in layer.params]
+
+    def forward(self, x, conditioning):
+        """``x (n, d)``, ``conditioning (n,)`` (e.g. log noise level) -> ``(n, d)``."""
+        xp = get_namespace(x)
+        h = xp.concatenate([x, fourier_time_features(conditioning.astype(x.dtype), self.time_features)], axis=1)
+        for layer in self.layers:
+            h = layer.forward(h)
+        return h
+
+    def backward(self, grad_out):
+        """Back-propagate ``dLoss/dOutput (n, d)``; returns ``dLoss/dx (n, d)`` and fills gradients."""
+        grad = grad_out
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad[:, : self.dim]
+
+    def to(self, xp):
+        """Move the parameters to the array module ``xp`` (``numpy`` or ``cupy``); returns self."""
+        for layer in self.layers:
+            for k in layer.params:
+                layer.params[k] = xp.asarray(layer.params[k])
+        return self

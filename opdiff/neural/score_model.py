@@ -1,0 +1,164 @@
+"""Torch-free neural score models trained by denoising score matching, and the adapter protocol.
+
+The network predicts the standardised noise ``eps`` of the transition ``z = Phi lift(x0) + L eps``
+(``L L^T = Sigma``), and the score follows as ``-L^{-T} eps_hat``: one parameterisation for every
+Gaussian process. For scalar processes the input is preconditioned by ``1 / (a sqrt(1 + s^2))``
+(unit-variance data stay unit variance) and the network is conditioned on ``log s(t)``.
+"""
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..backend import as_generator, check_choice, check_fitted, check_points, check_positive, get_namespace
+from .mlp import MLP
+from .optim import Adam
+
+
+class NeuralScoreModel:
+    """A score network ``s_theta(x, t)`` trained by DSM, with a hand-written backward pass.
+
+    Parameters
+    ----------
+    process : GaussianProcess
+    hidden : tuple of int
+        Hidden widths of the MLP.
+    n_steps : int
+        Adam steps.
+    batch_size : int
+    lr : float
+    t_min : float
+        Smallest training time (``t ~ U(t_min, T)``).
+    rng : None, int or Generator
+    progress : bool
+        Show a tqdm bar during training.
+
+    Attributes
+    ----------
+    network_ : MLP
+    losses_ : (n_steps,) array
+        DSM loss (noise-prediction form) at each step.
+    """
+
+    def __init__(self, process, hidden=(128, 128), n_steps=2000, batch_size=256, lr=2e-3, t_min=1e-3,
+                 rng=None, progress=False):
+        self.process, self.hidden = process, tuple(hidden)
+        self.n_steps, self.batch_size = int(n_steps), int(batch_size)
+        self.lr, self.t_min, self.rng, self.progress = lr, t_min, rng, progress
+
+    # -- parameterisation ------------------------------------------------------------------------
+    def _is_scalar(self):
+        return hasattr(self.process, "noise_level") and self.process.n_blocks == 1
+
+    def _conditioning(self, t):
+        if self._is_scalar():
+            return np.log(self.process.noise_level(t))
+        return np.log(t)
+
+    def _preconditioning(self, t):
+        if self._is_scalar():
+            a, s = self.process.scale(t), self.process.noise_level(t)
+            return 1.0 / (a * np.sqrt(1.0 + s**2))
+        return np.ones_like(t)
+
+    def _predict_noise(self, z, t):
+        xp = get_namespace(z)
+        c_in = xp.asarray(self._preconditioning(t), dtype=z.dtype)[:, None]
+        return self.network_.forward(z * c_in, xp.asarray(self._conditioning(t), dtype=z.dtype)), c_in
+
+    # -- training ---------------------------------------------------------------------------------
+    def fit(self, X):
+        """Train on ``X (n, d)``; returns self."""
+        X = check_points(X, "X")
+        check_positive(self.lr, "lr")
+        t_min = check_positive(self.t_min, "t_min")
+        if self.n_steps < 1 or self.batch_size < 1:
+            raise ValueError(f"n_steps, batch_size: expected positive integers, got {self.n_steps}, {self.batch_size}")
+        rng = as_generator(self.rng)
+        dim = self.process.state_dim(X.shape[1])
+        self.network_ = MLP(dim, self.hidden, rng=rng, dtype=X.dtype)
+        optimiser = Adam(self.network_, lr=self.lr)
+        losses = np.empty(self.n_steps)
+        for step in tqdm(range(self.n_steps), disable=not self.progress, desc="DSM training"):
+            batch = X[rng.integers(0, X.shape[0], size=self.batch_size)]
+            t = rng.uniform(t_min, self.process.t_max, size=self.batch_size)
+            z, noise = self.process.sample(batch, t, rng=rng, return_noise=True)
+            predicted, _ = self._predict_noise(z, t)
+            residual = predicted - noise
+            losses[step] = float(np.mean(np.sum(residual**2, axis=1)))
+            self.network_.backward(2.0 * residual / self.batch_size)
+            optimiser.step()
+        if not np.all(np.isfinite(losses)):
+            raise FloatingPointError("DSM training diverged (non-finite loss); lower lr")
+        self.losses_, self.data_dim_ = losses, X.shape[1]
+        return self
+
+    # -- evaluation -------------------------------------------------------------------------------
+    def _check(self, x, t):
+        check_fitted(self, "network_")
+        x = check_points(x, "x", dim=self.process.state_dim(self.data_dim_), allow_1d=True)
+        t = self.process.check_time(t, n=x.shape[0])
+        return x, np.broadcast_to(t, (x.shape[0],)).astype(np.float64)
+
+    def score(self, x, t):
+        """``s_theta(x, t) = -L^{-T} eps_theta(x, t)``; ``x (m, D)`` -> ``(m, D)``."""
+        x, t = self._check(x, t)
+        predicted, _ = self._predict_noise(x, t)
+        _, Sigma = self.process.transition(t)
+        return -Sigma.cholesky().transpose().solve(predicted)
+
+    def denoise(self, x, t):
+        """Tweedie's posterior mean ``(x + Sigma s) / a`` (scalar processes); ``(m, d)``."""
+        if not self._is_scalar():
+            raise NotImplementedError("denoise: defined through Tweedie's formula for scalar processes only")
+        x, t = self._check(x, t)
+        Phi, Sigma = self.process.transition(t)
+        return Phi.solve(x + Sigma.apply(self.score(x, t)))
+
+
+class ScoreAdapter:
+    """Wrap any outside network so that it speaks opdiff's score / denoiser protocol.
+
+    Parameters
+    ----------
+    function : callable
+        ``function(x (m, D), t (m,)) -> (m, D)``, e.g. a PyTorch or JAX model wrapped to NumPy.
+    process : GaussianProcess
+    output : {"score", "noise", "denoiser"}
+        What ``function`` returns: the score, the standardised noise ``eps`` (so that
+        ``x = Phi x0 + L eps``), or the posterior mean ``E[x_0 | x]`` (scalar processes).
+    """
+
+    def __init__(self, function, process, output="score"):
+        if not callable(function):
+            raise TypeError(f"function: expected a callable, got {type(function).__name__}")
+        self.function, self.process = function, process
+        self.output = check_choice(output, "output", {"score", "noise", "denoiser"})
+
+    def _call(self, x, t):
+        x = check_points(x, "x", allow_1d=True)
+        t = np.broadcast_to(self.process.check_time(t, n=x.shape[0]), (x.shape[0],)).astype(np.float64)
+        out = self.function(x, t)
+        if getattr(out, "shape", None) != x.shape and not (self.output == "denoiser"):
+            raise ValueError(f"function: expected an output of shape {x.shape}, got {getattr(out, 'shape', None)}")
+        if not bool(get_namespace(out).all(get_namespace(out).isfinite(out))):
+            raise ValueError("function: returned non-finite values")
+        return x, t, out
+
+    def score(self, x, t):
+        """Score ``(m, D)`` from whatever the wrapped function returns."""
+        x, t, out = self._call(x, t)
+        Phi, Sigma = self.process.transition(t)
+        if self.output == "score":
+            return out
+        if self.output == "noise":
+            return -Sigma.cholesky().transpose().solve(out)
+        return -Sigma.solve(x - Phi.apply(self.process.lift(out)))
+
+    def denoise(self, x, t):
+        """Posterior mean ``(m, d)`` from whatever the wrapped function returns (scalar processes)."""
+        x, t, out = self._call(x, t)
+        if self.output == "denoiser":
+            return out
+        Phi, Sigma = self.process.transition(t)
+        if self.process.n_blocks != 1:
+            raise NotImplementedError("denoise: Tweedie inversion needs a scalar process")
+        return Phi.solve(x + Sigma.apply(self.score(x, t)))
