@@ -1,0 +1,155 @@
+"""Stochastic samplers: reverse-SDE Euler-Maruyama and predictor-corrector (Langevin corrector).
+
+Two entry points per method family:
+
+- VE form (``denoiser(x, sigma)``, noise-level grid), shared signature with the ODE solvers:
+  :func:`sample_euler_maruyama`, :func:`sample_predictor_corrector`;
+- any forward process in its own time (``score(x, t)``, ``process.drift``, ``process.diffusion``):
+  :func:`sample_reverse_sde`.
+"""
+import numbers
+
+from ..backend import as_generator, check_positive, get_namespace
+from ._common import CountedModel, Recorder, check_start, check_times, prepare, steps
+from .process_form import ProcessDynamics
+
+
+def _normal(rng, x):
+    """Standard normal noise shaped and typed like ``x`` (in its namespace)."""
+    xp = get_namespace(x)
+    return xp.asarray(rng.standard_normal(x.shape), dtype=x.dtype)
+
+
+def sample_euler_maruyama(denoiser, x, sigmas, *, rng=None, callback=None, progress=False):
+    """Euler-Maruyama for the reverse VE SDE ``dx = -d(sigma^2) score dt + sqrt(d(sigma^2)) dW``.
+
+    With ``delta = sigma^2 - sigma_next^2`` and ``score = (D - x) / sigma^2`` a step is
+
+        x_next = x + (delta / sigma^2) (D - x) + sqrt(delta) z,   z ~ N(0, I),
+
+    and a step to ``sigma_next = 0`` adds no noise (it returns the denoised mean).
+
+    Parameters
+    ----------
+    denoiser, x, sigmas, callback, progress
+        As in :func:`opdiff.sampling.sample_euler`.
+    rng : None, int or Generator
+        Source of the Gaussian increments.
+
+    Returns
+    -------
+    Trajectory
+        ``nfe = n_steps``.
+    """
+    model, x, sigmas = prepare(denoiser, x, sigmas)
+    rng = as_generator(rng)
+    record = Recorder(x, callback)
+    for i in steps(len(sigmas) - 1, progress, "euler_maruyama"):
+        sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
+        denoised = model(x, sigma)
+        delta = sigma * sigma - sigma_next * sigma_next
+        x = x + (delta / (sigma * sigma)) * (denoised - x)
+        if sigma_next > 0:
+            x = x + delta ** 0.5 * _normal(rng, x)
+        record.step(i, x, denoised, sigma, sigma_next)
+    return record.result("euler_maruyama", model.nfe, sigmas=sigmas)
+
+
+def sample_predictor_corrector(denoiser, x, sigmas, *, snr=0.16, n_corrector=1, rng=None, callback=None,
+                               progress=False):
+    """Predictor-corrector sampler (Song et al. 2021): Langevin corrector, reverse-SDE predictor.
+
+    At every grid level ``sigma_i`` the corrector takes ``n_corrector`` Langevin steps
+    ``x <- x + a grad + sqrt(2 a) z`` with ``grad = (D(x, sigma_i) - x) / sigma_i^2`` and the step
+    ``a = 2 (snr |z| / |grad|)^2`` (per sample), then the predictor takes the Euler-Maruyama step of
+    :func:`sample_euler_maruyama` to ``sigma_{i+1}``.
+
+    Parameters
+    ----------
+    denoiser, x, sigmas, callback, progress
+        As in :func:`opdiff.sampling.sample_euler`.
+    snr : float
+        Signal-to-noise ratio of the Langevin steps.
+    n_corrector : int
+        Langevin steps per level (0 gives plain Euler-Maruyama).
+    rng : None, int or Generator
+
+    Returns
+    -------
+    Trajectory
+        ``nfe = n_steps (1 + n_corrector)``; ``denoised`` holds the predictor's denoiser outputs.
+    """
+    snr = check_positive(snr, "snr")
+    if not isinstance(n_corrector, numbers.Integral) or n_corrector < 0:
+        raise ValueError(f"n_corrector: expected a non-negative integer, got {n_corrector!r}")
+    model, x, sigmas = prepare(denoiser, x, sigmas)
+    rng = as_generator(rng)
+    xp = get_namespace(x)
+    record = Recorder(x, callback)
+    axes = tuple(range(1, x.ndim))
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    for i in steps(len(sigmas) - 1, progress, "predictor_corrector"):
+        sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
+        for _ in range(n_corrector):
+            grad = (model(x, sigma) - x) / (sigma * sigma)
+            z = _normal(rng, x)
+            grad_norm = xp.sqrt(xp.sum(grad * grad, axis=axes))
+            noise_norm = xp.sqrt(xp.sum(z * z, axis=axes))
+            size = 2.0 * (snr * noise_norm / xp.maximum(grad_norm, xp.finfo(x.dtype).tiny)) ** 2
+            size = xp.minimum(size, sigma * sigma).reshape(shape)  # never a step beyond the noise scale
+            x = x + size * grad + xp.sqrt(2.0 * size) * z
+        denoised = model(x, sigma)
+        delta = sigma * sigma - sigma_next * sigma_next
+        x = x + (delta / (sigma * sigma)) * (denoised - x)
+        if sigma_next > 0:
+            x = x + delta ** 0.5 * _normal(rng, x)
+        record.step(i, x, denoised, sigma, sigma_next)
+    return record.result("predictor_corrector", model.nfe, sigmas=sigmas, snr=snr, n_corrector=n_corrector)
+
+
+def sample_reverse_sde(score, x, times, *, process, rng=None, callback=None, progress=False,
+                       noise_last=False):
+    """Euler-Maruyama for the reverse SDE of any forward process, in the process's own time.
+
+    ``dx = [f(x, t) - g g^T score(x, t)] dt + g dW`` integrated backwards over ``times``:
+
+        x_next = x - [f(x, t) - g g^T s(x, t)] dt + g sqrt(dt) z,   dt = t - t_next > 0.
+
+    Parameters
+    ----------
+    score : callable
+        ``score(x (n, D), t float) -> (n, D)``, an estimate of ``grad log p_t``.
+    x : (n, D) array
+        Starting points at ``times[0]`` (e.g. ``process.prior()`` samples), in the process's state space.
+    times : (n_steps + 1,) array
+        Strictly decreasing times inside the process's range.
+    process : MarkovProcess
+        Supplies ``drift(x, t)`` and ``diffusion(t)`` (a scalar, a diagonal or a structured operator).
+    rng, callback, progress
+        As in :func:`sample_euler_maruyama`.
+    noise_last : bool
+        Add noise on the last step too (default False: the last step returns the drift mean).
+
+    Returns
+    -------
+    Trajectory
+        ``times`` set; ``denoised`` holds Tweedie's ``E[x_0 | x_t]`` when the process has a Gaussian
+        transition, else ``None``; ``nfe = n_steps`` score evaluations.
+    """
+    x = check_start(x)
+    times = check_times(times)
+    dynamics = ProcessDynamics(process, times)
+    model = CountedModel(score, "score", x.shape, x.dtype)
+    rng = as_generator(rng)
+    record = Recorder(x, callback)
+    n_steps = len(times) - 1
+    for i in steps(n_steps, progress, "reverse_sde"):
+        t, t_next = float(times[i]), float(times[i + 1])
+        dt = t - t_next
+        s = model(x, t)
+        denoised = dynamics.tweedie(x, s, t)
+        x = x - dt * dynamics.reverse_drift(x, s, t, weight=1.0)
+        if noise_last or i < n_steps - 1:
+            x = x + dynamics.apply_diffusion(_normal(rng, x), t) * dt ** 0.5
+        record.step(i, x, denoised, t, t_next)
+    return record.result("reverse_sde", model.nfe, times=times)
