@@ -341,6 +341,8 @@ def finite_difference_derivatives(f, x, full_hessian=True):
         out = np.asarray(f(point))
         if out.shape != (n,):
             raise ValueError(f"f: expected a callable returning shape ({n},), got {out.shape}")
+        if not np.all(np.isfinite(out)):
+            raise ValueError("f: returned non-finite values at or near x")
         return out
 
     value = evaluate(x)
@@ -365,8 +367,6 @@ def finite_difference_derivatives(f, x, full_hessian=True):
                 corners.append(evaluate(point))
             mixed = (corners[0] - corners[1] - corners[2] + corners[3]) / (4.0 * steps[:, i] * steps[:, j])
             hessian[:, i, j] = hessian[:, j, i] = mixed
-    if not np.all(np.isfinite(value)) or not np.all(np.isfinite(hessian)):
-        raise ValueError("f: returned non-finite values at or near x")
     return value, gradient, hessian
 
 
