@@ -1,0 +1,378 @@
+"""Operator-informed score matching (OISM): closed-form spectral score estimates for every t.
+
+Model (``g = grad log mu``, eigenfunctions ``phi_a`` of the generator, see :mod:`opdiff.spectral`)::
+
+    s_t(x) = g(x) + sum_a alpha_a(t) grad phi_a(x)
+
+The ISM / Fisher loss of this model is the quadratic ``alpha^T A_t alpha - 2 alpha^T b_t + const`` with
+
+    A_t[a, b] = E_{rho_t} <grad phi_a, grad phi_b> = sum_k G[ab, k] exp(mu_k t) m_k
+    b_t[a]    = -(lambda_a / c) E_{rho_t}[phi_a]  = -(lambda_a / c) exp(lambda_a t) m_{a}
+
+where ``m_k = E_{rho_0}[psi_k]`` are sample means of eigenfunctions over the data -- the only way
+data enter. ``alpha(t) = (A_t + ridge I)^{-1} b_t`` is solved in closed form on a log-spaced grid of
+times (block by block for per-coordinate bases) and interpolated (cubic spline in ``log t``) between
+grid points; times off the grid are solved exactly.
+"""
+import warnings
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+from ..backend import (as_generator, check_choice, check_fitted, check_points, check_positive, check_time,
+                       chunk_rows)
+from .losses import LinearScoreModel
+
+
+class IllConditionedWarning(UserWarning):
+    """The OISM linear system ``A_t + ridge I`` is ill conditioned (condition number in the message)."""
+
+
+def _progress(iterable, progress, total=None, desc=None):
+    if not progress:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc)
+
+
+class OISM:
+    """Operator-informed score matching estimator.
+
+    Parameters
+    ----------
+    process : MarkovProcess
+        The forward process; ``basis.check_process(process)`` must accept it
+        (``Hermite`` for ``OrnsteinUhlenbeck(theta)``, ``Fourier`` for periodic ``BrownianMotion(sigma)``
+        with coordinates wrapped to ``[-pi, pi)``, ``SphericalHarmonics`` for Brownian motion on ``S^2``).
+    basis : opdiff.spectral.EigenBasis
+    ridge : float
+        ``ridge`` added to the diagonal of ``A_t`` (absolute; ``A_t`` is ``O(|lambda|)`` at large t).
+    shrinkage : None or "james-stein"
+        Positive-part James-Stein shrinkage of the standardised sample means of the non-constant
+        moment functions towards 0 (their mean under ``mu``), per block. Shrinking every mean by one
+        factor ``f`` is exactly replacing the empirical law by ``f rho_N + (1 - f) mu``, so ``A_t`` stays PSD.
+    t_max : float, optional
+        Largest time (default ``process.t_max``).
+    n_grid : int
+        Number of log-spaced grid times in ``[t_grid_min, t_max]``.
+    t_grid_min : float, optional
+        Smallest grid time (default ``1e-3 / max|mu_k|``); smaller times are solved exactly.
+    condition_warn : float
+        Warn (:class:`IllConditionedWarning`) when ``cond(A_t + ridge I)`` exceeds this.
+    chunk_bytes : int, optional
+        Chunk budget for the sample means and for evaluations.
+
+    Attributes
+    ----------
+    moment_means_ : (n_blocks, n_moments) array
+        (Shrunk) sample means ``m_k``.
+    shrinkage_factor_ : (n_blocks,) array
+    t_grid_ : (n_grid,) array
+    coefficients_grid_ : (n_grid, n_basis) array
+    condition_numbers_ : (n_grid, n_blocks) array
+    """
+
+    def __init__(self, process, basis, ridge=1e-8, shrinkage=None, t_max=None, n_grid=96, t_grid_min=None,
+                 condition_warn=1e10, chunk_bytes=None):
+        basis.check_process(process)
+        self.process = process
+        self.basis = basis
+        self.ridge = check_positive(ridge, "ridge", strict=False)
+        self.shrinkage = check_choice(shrinkage, "shrinkage", (None, "james-stein"))
+        self.t_max = check_positive(process.t_max if t_max is None else t_max, "t_max")
+        if int(n_grid) != n_grid or n_grid < 4:
+            raise ValueError(f"n_grid: expected an integer >= 4, got {n_grid}")
+        self.n_grid = int(n_grid)
+        scale = float(np.max(np.abs(basis.moment_eigenvalues)))
+        self.t_grid_min = check_positive(1e-3 / scale if t_grid_min is None else t_grid_min, "t_grid_min")
+        if self.t_grid_min >= self.t_max:
+            raise ValueError(f"t_grid_min: expected < t_max={self.t_max}, got {self.t_grid_min}")
+        self.condition_warn = check_positive(condition_warn, "condition_warn")
+        self.chunk_bytes = chunk_bytes
+        self.moment_means_ = None
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X):
+        """Sample means of the moment functions over ``X (n, dim)`` (chunked), then the grid solves.
+
+        Returns
+        -------
+        self
+        """
+        X = self.basis.check_points(X, "X")
+        n = X.shape[0]
+        nb, M = self.basis.n_blocks, self.basis.n_moments
+        total = np.zeros((nb, M))
+        total_sq = np.zeros((nb, M))
+        for sl in chunk_rows(n, 8 * nb * M * 3, self.chunk_bytes):
+            psi = np.asarray(self.basis.moment_values(X[sl]), dtype=np.float64)
+            total += psi.sum(0)
+            total_sq += (psi * psi).sum(0)
+        means = total / n
+        variances = np.maximum(total_sq / n - means**2, 0.0) * n / max(n - 1, 1)
+        return self.fit_moments(means, variances=variances, n_samples=n)
+
+    def fit_moments(self, moment_means, variances=None, n_samples=None):
+        """Fit from given means ``E_{rho_0}[psi_k]`` (e.g. exact expectations of a known law).
+
+        Parameters
+        ----------
+        moment_means : (n_blocks, n_moments) array
+        variances : (n_blocks, n_moments) array, optional
+            Per-function variances (needed for ``shrinkage="james-stein"``).
+        n_samples : int, optional
+            Sample size behind the means (needed for shrinkage).
+
+        Returns
+        -------
+        self
+        """
+        means = np.array(moment_means, dtype=np.float64)
+        shape = (self.basis.n_blocks, self.basis.n_moments)
+        if means.shape != shape:
+            raise ValueError(f"moment_means: expected shape {shape}, got {means.shape}")
+        if not np.all(np.isfinite(means)):
+            raise ValueError("moment_means: expected finite values")
+        factor = np.ones(shape[0])
+        if self.shrinkage == "james-stein":
+            if variances is None or n_samples is None:
+                raise ValueError("variances: shrinkage='james-stein' needs the variances and n_samples")
+            means, factor = james_stein(means, np.asarray(variances, dtype=np.float64), int(n_samples),
+                                        constant=self.basis.moment_eigenvalues == 0)
+        t_grid = np.geomspace(self.t_grid_min, self.t_max, self.n_grid)
+        coef, cond = self._solve(means, t_grid)
+        spline = CubicSpline(np.log(t_grid), coef, axis=0)
+        # commit the fitted state only after every step succeeded
+        self.moment_means_, self.shrinkage_factor_ = means, factor
+        self.t_grid_, self.coefficients_grid_, self.condition_numbers_ = t_grid, coef, cond
+        self._spline = spline
+        return self
+
+    def system(self, t):
+        """``(A_t, b_t)`` at times ``t``: ``(T, n_blocks, B, B)`` and ``(T, n_blocks, B)`` (no ridge)."""
+        check_fitted(self, "moment_means_")
+        t = self._check_t(t)
+        return self.basis.gram(self.moment_means_, t), self.basis.linear_term(self.moment_means_, t)
+
+    def _solve(self, means, t):
+        A = self.basis.gram(means, t)
+        b = self.basis.linear_term(means, t)
+        B = A.shape[-1]
+        A = A + self.ridge * np.eye(B)
+        w, V = np.linalg.eigh(A)
+        w_max = w[..., -1]
+        floor = w_max * B * np.finfo(np.float64).eps
+        cond = np.where(w[..., 0] > floor, w_max / np.maximum(w[..., 0], floor), np.inf)
+        worst = float(np.max(cond))
+        if worst > self.condition_warn:
+            at = np.unravel_index(int(np.argmax(cond)), cond.shape)
+            msg = (f"OISM: A_t + ridge I is ill conditioned: condition number {worst:.3g} at t={t[at[0]]:.4g} "
+                   f"(n_basis={self.basis.n_basis}, ridge={self.ridge}); ")
+            msg += ("singular directions are dropped (pseudo-inverse); " if not np.isfinite(worst) else "")
+            msg += "increase ridge or reduce the basis"
+            warnings.warn(msg, IllConditionedWarning, stacklevel=3)
+        inv_w = np.where(w > floor[..., None], 1.0 / np.where(w > floor[..., None], w, 1.0), 0.0)
+        coef = np.einsum("tgab,tgb->tga", V, inv_w * np.einsum("tgba,tgb->tga", V, b))
+        if not np.all(np.isfinite(coef)):
+            raise FloatingPointError(f"OISM: non-finite coefficients (condition number {worst:.3g})")
+        return coef.reshape(len(t), -1), cond
+
+    def _check_t(self, t):
+        return np.atleast_1d(check_time(t, "t", 0.0, self.t_max, include_min=True))
+
+    # ------------------------------------------------------------------ coefficients
+    def coefficients(self, t, exact=False):
+        """``alpha(t)``: ``(n_basis,)`` for a float ``t``, ``(T, n_basis)`` for an array.
+
+        Inside the grid the cubic spline in ``log t`` is used (``exact=False``); below
+        ``t_grid_min`` (and everywhere with ``exact=True``) the system is solved at the unique times.
+        """
+        check_fitted(self, "moment_means_")
+        scalar = np.ndim(t) == 0
+        tt = self._check_t(t)
+        out = np.empty((tt.shape[0], self.basis.n_basis))
+        on_grid = (tt >= self.t_grid_[0]) & (not exact)
+        if np.any(on_grid):
+            out[on_grid] = self._spline(np.log(tt[on_grid]))
+        if np.any(~on_grid):
+            uniq, inv = np.unique(tt[~on_grid], return_inverse=True)
+            out[~on_grid] = self._solve(self.moment_means_, uniq)[0][inv]
+        return out[0] if scalar else out
+
+    # ------------------------------------------------------------------ scores
+    def _evaluate(self, x, t, fn, trailing):
+        check_fitted(self, "moment_means_")
+        x = self.basis.check_points(x)
+        n = x.shape[0]
+        t_arr = check_time(t, "t", 0.0, self.t_max, n=n, include_min=True)
+        alpha = self.coefficients(float(t_arr) if t_arr.ndim == 0 else t_arr)
+        if alpha.ndim == 2 and alpha.shape[0] == 1:
+            alpha = alpha[0]
+        out = np.empty((n,) + trailing, dtype=x.dtype)
+        row_bytes = 8 * self.basis.n_basis * (self.basis.dim + 2) * 2
+        for sl in chunk_rows(n, row_bytes, self.chunk_bytes):
+            out[sl] = fn(x[sl], alpha if alpha.ndim == 1 else alpha[sl])
+        return out
+
+    def score(self, x, t):
+        """``s_t(x) = grad log mu(x) + sum_a alpha_a(t) grad phi_a(x)``; ``x (n, dim)``, ``t`` float or ``(n,)``."""
+        b = self.basis
+        return self._evaluate(x, t, lambda xs, a: b.invariant_score(xs) + b.gradient_combination(xs, a),
+                              (b.dim,))
+
+    def divergence(self, x, t):
+        """Analytic ``div s_t(x) = Delta log mu + sum_a alpha_a Delta phi_a``; ``(n,)``."""
+        b = self.basis
+        return self._evaluate(x, t, lambda xs, a: b.invariant_score_divergence(xs) + b.laplacian_combination(xs, a),
+                              ())
+
+    def velocity(self, x, t):
+        """Probability-flow velocity ``c (g - s_t) = -c sum_a alpha_a grad phi_a`` (forward time)."""
+        c = self.basis.generator_scale
+        return self._evaluate(x, t, lambda xs, a: -c * self.basis.gradient_combination(xs, a), (self.basis.dim,))
+
+    def velocity_divergence(self, x, t):
+        """``div`` of :meth:`velocity`: ``-c sum_a alpha_a Delta phi_a``; ``(n,)``."""
+        c = self.basis.generator_scale
+        return self._evaluate(x, t, lambda xs, a: -c * self.basis.laplacian_combination(xs, a), ())
+
+    def linear_model(self):
+        """The spectral score as a :class:`LinearScoreModel` in ``alpha`` (for the losses)."""
+        b = self.basis
+        return LinearScoreModel(
+            features=lambda x, t: b.gradients(x),
+            offset=lambda x, t: b.invariant_score(x),
+            feature_divergence=lambda x, t: b.laplacians(x),
+            offset_divergence=lambda x, t: b.invariant_score_divergence(x),
+        )
+
+    # ------------------------------------------------------------------ probability flow
+    def _flow(self, x, t_start, t_end, n_steps, with_divergence, progress, desc):
+        """RK4 in ``u = log t`` for ``dx/dt = velocity`` (and ``d ell/dt = div velocity``)."""
+        u = np.linspace(np.log(t_start), np.log(t_end), int(n_steps) + 1)
+        ell = np.zeros(x.shape[0])
+
+        def rhs(xs, uu):
+            tt = float(np.exp(uu))
+            v = tt * self.velocity(xs, tt)
+            dv = tt * self.velocity_divergence(xs, tt) if with_divergence else 0.0
+            return v, dv
+
+        for i in _progress(range(int(n_steps)), progress, total=int(n_steps), desc=desc):
+            h = u[i + 1] - u[i]
+            k1, l1 = rhs(x, u[i])
+            k2, l2 = rhs(self.basis.project(x + 0.5 * h * k1), u[i] + 0.5 * h)
+            k3, l3 = rhs(self.basis.project(x + 0.5 * h * k2), u[i] + 0.5 * h)
+            k4, l4 = rhs(self.basis.project(x + h * k3), u[i + 1])
+            x = self.basis.project(x + h * (k1 + 2 * k2 + 2 * k3 + k4) / 6.0)
+            ell = ell + h * (l1 + 2 * l2 + 2 * l3 + l4) / 6.0
+        return x, ell
+
+    def log_density(self, x, t, n_steps=64, progress=False):
+        """``log rho_t(x)`` through the probability-flow ODE and the instantaneous change of variables.
+
+        ``log rho_t(x) = log mu(x_T) + int_t^T div v(x_s, s) ds`` with ``x_s`` the flow from ``x_t = x``
+        (RK4 with ``n_steps`` steps in ``log t``), ``mu`` the invariant law (the terminal law up to
+        ``exp(-|lambda_1| T)``).
+
+        Parameters
+        ----------
+        x : (n, dim) array
+        t : float, ``0 < t < t_max``
+
+        Returns
+        -------
+        (n,) array
+        """
+        check_fitted(self, "moment_means_")
+        x = np.array(self.basis.check_points(x), dtype=np.float64)
+        t = float(check_time(t, "t", 0.0, self.t_max))
+        if np.ndim(t) or t >= self.t_max:
+            raise ValueError(f"t: expected a float in (0, {self.t_max}), got {t}")
+        xT, ell = self._flow(x, t, self.t_max, n_steps, True, progress, "log-density")
+        return self.basis.invariant_logpdf(xT) + ell
+
+    def sample(self, n, rng=None, t_end=None, n_steps=64, progress=False):
+        """Draw ``n`` points: start from ``mu`` at ``t_max``, integrate the probability-flow ODE to ``t_end``.
+
+        Parameters
+        ----------
+        n : int
+        rng : None, int or Generator
+        t_end : float, optional
+            Final time (default ``t_grid_min``).
+
+        Returns
+        -------
+        (n, dim) array
+        """
+        check_fitted(self, "moment_means_")
+        if int(n) != n or n < 1:
+            raise ValueError(f"n: expected a positive integer, got {n}")
+        t_end = self.t_grid_[0] if t_end is None else float(check_time(t_end, "t_end", 0.0, self.t_max))
+        x = self.basis.sample_invariant(int(n), as_generator(rng))
+        return self._flow(x, self.t_max, t_end, n_steps, False, progress, "sample")[0]
+
+
+def james_stein(means, variances, n_samples, constant):
+    """Positive-part James-Stein shrinkage of sample means towards 0, one factor per block.
+
+    ``z_k = m_k / se_k``, ``f = (1 - (p - 2) / sum_k z_k^2)_+`` over the ``p`` non-constant functions.
+
+    Parameters
+    ----------
+    means, variances : (n_blocks, n_moments) arrays
+    n_samples : int
+    constant : (n_moments,) bool array
+        Marks the constant function (never shrunk).
+
+    Returns
+    -------
+    shrunk means, factors (n_blocks,)
+    """
+    free = ~np.asarray(constant)
+    p = int(free.sum())
+    se2 = np.maximum(variances[:, free], 1e-300) / n_samples
+    z2 = np.sum(means[:, free] ** 2 / se2, axis=1)
+    factor = np.clip(1.0 - max(p - 2, 0) / np.maximum(z2, 1e-300), 0.0, 1.0)
+    out = means.copy()
+    out[:, free] *= factor[:, None]
+    return out, factor
+
+
+class ResidualScore:
+    """A score ``s = OISM score + learned correction`` (the residual model of the neural issue).
+
+    Parameters
+    ----------
+    oism : OISM
+        Fitted spectral estimator.
+    model : callable or object
+        ``model(x, t) -> (n, d)`` or an object with ``score(x, t)`` or ``predict(x, t)``: the correction.
+    """
+
+    def __init__(self, oism, model):
+        check_fitted(oism, "moment_means_")
+        if not (callable(model) or hasattr(model, "score") or hasattr(model, "predict")):
+            raise TypeError(f"model: expected a callable or an object with score/predict, got {type(model).__name__}")
+        self.oism = oism
+        self.model = model
+
+    def correction(self, x, t):
+        """The learned part ``(n, d)``."""
+        for name in ("score", "predict"):
+            if hasattr(self.model, name) and callable(getattr(self.model, name)):
+                return getattr(self.model, name)(x, t)
+        return self.model(x, t)
+
+    def score(self, x, t):
+        """``oism.score(x, t) + correction(x, t)``; ``(n, d)``."""
+        return self.oism.score(x, t) + self.correction(x, t)
+
+    def residual_target(self, x, t, target):
+        """What the correction should regress onto: ``target - oism.score(x, t)``; ``(n, d)``."""
+        return np.asarray(target) - self.oism.score(x, t)
+
+    def __call__(self, x, t):
+        return self.score(x, t)
