@@ -227,8 +227,10 @@ def compose(a, b):
     """Operator product ``a @ b`` kept structured (Scalar, Diagonal and Kron close under products)."""
     if isinstance(a, Scalar) and isinstance(b, Scalar):
         return Scalar(a.c * b.c)
-    if isinstance(a, Diagonal) and isinstance(b, (Diagonal, Scalar)):
-        return Diagonal(a.v * (b.c[:, None] if isinstance(b, Scalar) and b.batched else getattr(b, "v", b.c)))
+    if isinstance(a, Diagonal) and isinstance(b, Diagonal):
+        return Diagonal(a.v * b.v)
+    if isinstance(a, Diagonal) and isinstance(b, Scalar):
+        return Diagonal(a.v * (b.c[:, None] if b.batched else b.c))
     if isinstance(a, Scalar) and isinstance(b, Diagonal):
         return Diagonal((a.c[:, None] if a.batched else a.c) * b.v)
     if isinstance(a, Kron) or isinstance(b, Kron):
