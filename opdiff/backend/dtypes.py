@@ -12,7 +12,8 @@ def result_dtype(*arrays):
     float32 only when every floating array is float32; integer and Python inputs count as float64
     unless a float32 array is present (so ``t=0.5`` does not upcast a float32 ``x``).
     """
-    dtypes = [np.asarray(a).dtype if not hasattr(a, "dtype") else a.dtype for a in arrays if a is not None]
+    # Python scalars (no dtype) follow the arrays, as the docstring promises
+    dtypes = [a.dtype for a in arrays if a is not None and hasattr(a, "dtype")]
     floats = [d for d in dtypes if np.issubdtype(d, np.floating)]
     if floats and all(d == np.float32 for d in floats):
         return np.dtype(np.float32)
