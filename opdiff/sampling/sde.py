@@ -61,7 +61,7 @@ def sample_predictor_corrector(denoiser, x, sigmas, *, snr=0.16, n_corrector=1, 
 
     At every grid level ``sigma_i`` the corrector takes ``n_corrector`` Langevin steps
     ``x <- x + a grad + sqrt(2 a) z`` with ``grad = (D(x, sigma_i) - x) / sigma_i^2`` and the step
-    ``a = 2 (snr |z| / |grad|)^2`` (per sample), then the predictor takes the Euler-Maruyama step of
+    ``a = 2 (snr |z| / |grad|)^2`` (norms averaged over the batch, as in Song et al.), then the predictor takes the Euler-Maruyama step of
     :func:`sample_euler_maruyama` to ``sigma_{i+1}``.
 
     Parameters
@@ -87,17 +87,15 @@ def sample_predictor_corrector(denoiser, x, sigmas, *, snr=0.16, n_corrector=1, 
     xp = get_namespace(x)
     record = Recorder(x, callback)
     axes = tuple(range(1, x.ndim))
-    shape = (-1,) + (1,) * (x.ndim - 1)
     for i in steps(len(sigmas) - 1, progress, "predictor_corrector"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         for _ in range(n_corrector):
             grad = (model(x, sigma) - x) / (sigma * sigma)
             z = _normal(rng, x)
-            grad_norm = xp.sqrt(xp.sum(grad * grad, axis=axes))
-            noise_norm = xp.sqrt(xp.sum(z * z, axis=axes))
-            size = 2.0 * (snr * noise_norm / xp.maximum(grad_norm, xp.finfo(x.dtype).tiny)) ** 2
-            size = xp.minimum(size, sigma * sigma).reshape(shape)  # never a step beyond the noise scale
-            x = x + size * grad + xp.sqrt(2.0 * size) * z
+            grad_norm = float(xp.mean(xp.sqrt(xp.sum(grad * grad, axis=axes))))
+            noise_norm = float(xp.mean(xp.sqrt(xp.sum(z * z, axis=axes))))
+            size = 2.0 * (snr * noise_norm / max(grad_norm, 1e-300)) ** 2
+            x = x + size * grad + (2.0 * size) ** 0.5 * z
         denoised = model(x, sigma)
         delta = sigma * sigma - sigma_next * sigma_next
         x = x + (delta / (sigma * sigma)) * (denoised - x)
