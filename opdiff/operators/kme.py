@@ -49,7 +49,9 @@ class GaussianMarginal:
     def log_density(self, z, reduction=None):
         reduction = reduction or self.reduce(z)
         dim = z.shape[1]
-        return reduction.log_sum - self.chol.logdet(dim) - 0.5 * dim * LOG_2PI
+        log_sum = reduction.log_sum
+        normaliser = get_namespace(log_sum).asarray(self.chol.logdet(dim) + 0.5 * dim * LOG_2PI, dtype=log_sum.dtype)
+        return log_sum - normaliser  # float32 kept
 
     def score_from_mean(self, z, posterior_mean):
         """``-Sigma^{-1} (z - Phi lift(E[x0 | z]))`` (Tweedie's formula)."""
