@@ -3,8 +3,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..backend import check_choice, check_finite, get_namespace, is_cupy_array, result_dtype
+from ..backend import check_choice, check_finite, get_namespace, result_dtype
 from . import _numpy
+from ._auto import auto_policy as _auto_policy
 
 
 class Reduction(NamedTuple):
@@ -53,12 +54,8 @@ def _load_optional_backends():
 def _select_backend(backend, queries, points):
     check_choice(backend, "backend", _KNOWN)
     if backend == "auto":
-        if is_cupy_array(queries):
-            backend = "cupy"
-        else:
-            _load_optional_backends()
-            auto = _BACKENDS.get("auto_policy")
-            backend = auto(queries, points) if auto else "numpy"
+        _load_optional_backends()
+        backend = _auto_policy(queries, points, _BACKENDS)
     if backend not in _BACKENDS:
         _load_optional_backends()
     if backend not in _BACKENDS:

@@ -1,0 +1,132 @@
+"""Dask backend: the data split into partitions across a ``dask.distributed`` cluster.
+
+Each partition returns its partial reduction ``(log_sum_k, mean_k)`` computed on the worker by the
+best local backend; partials are merged by a binary tree of stable log-domain combinations
+
+    log_sum = logaddexp(log_sum_a, log_sum_b)
+    mean    = exp(log_sum_a - log_sum) mean_a + exp(log_sum_b - log_sum) mean_b,
+
+which equals the reduction over the union exactly (a partition whose weights are all zero has
+``log_sum = -inf`` and drops out). Peak memory per worker is the chunk budget plus its partition.
+
+Which cluster: :func:`set_dask_client` (a ``distributed.Client`` or a scheduler address), else the
+default client of this process (``distributed.get_client()``).
+"""
+import numpy as np
+
+from ..backend import require_extra
+
+_STATE = {"client": None, "owned": False, "n_partitions": None}
+
+
+def set_dask_client(client=None, n_partitions=None):
+    """Choose the dask cluster used by ``backend="dask"``.
+
+    Parameters
+    ----------
+    client : distributed.Client or str or None
+        A client, or a scheduler address (``"tcp://host:8786"``) to connect to; ``None`` goes back
+        to the default client of the process.
+    n_partitions : int, optional
+        Number of data partitions; default one per worker thread.
+
+    Returns
+    -------
+    distributed.Client or None
+        The client now in use (a new one when an address was given).
+    """
+    if n_partitions is not None and (int(n_partitions) != n_partitions or n_partitions < 1):
+        raise ValueError(f"n_partitions: expected a positive integer or None, got {n_partitions!r}")
+    if client is not None and not isinstance(client, str) and not hasattr(client, "scatter"):
+        raise TypeError(f"client: expected a distributed.Client, an address string or None, got {type(client).__name__}")
+    owned = False
+    if isinstance(client, str):
+        distributed = require_extra("distributed")
+        client, owned = distributed.Client(client), True
+    if _STATE["owned"] and _STATE["client"] is not None and _STATE["client"] is not client:
+        _STATE["client"].close()
+    _STATE.update(client=client, owned=owned, n_partitions=None if n_partitions is None else int(n_partitions))
+    return client
+
+
+def get_dask_client():
+    """The client ``backend="dask"`` will use; raises ``ValueError`` when there is none."""
+    if _STATE["client"] is not None:
+        return _STATE["client"]
+    distributed = require_extra("distributed")
+    try:
+        return distributed.get_client()
+    except ValueError:
+        raise ValueError(
+            "backend='dask': no dask client; pass one (or a scheduler address) to "
+            "opdiff.reductions.set_dask_client, or create a distributed.Client first"
+        ) from None
+
+
+def combine_partials(first, second):
+    """Merge two partial reductions ``(log_sum, mean)`` of disjoint data into that of their union."""
+    log_sum_a, mean_a = first
+    log_sum_b, mean_b = second
+    log_sum = np.logaddexp(log_sum_a, log_sum_b)
+    finite = np.isfinite(log_sum)
+    safe = np.where(finite, log_sum, 0.0)
+    weight_a = np.where(finite, np.exp(log_sum_a - safe), 0.0)[:, None]
+    weight_b = np.where(finite, np.exp(log_sum_b - safe), 0.0)[:, None]
+    mean = (weight_a * mean_a + weight_b * mean_b).astype(mean_a.dtype, copy=False)
+    return log_sum.astype(log_sum_a.dtype, copy=False), mean
+
+
+def partial_reduction(queries, points, values, log_weights, chunk_bytes=None):
+    """Reduction over one partition, on a worker; ``log_sum = -inf`` when every weight is zero."""
+    from .api import _select_backend
+
+    if log_weights is not None and not np.any(np.isfinite(log_weights)):
+        n_values = points.shape[1] if values is None else values.shape[1]
+        return np.full(queries.shape[0], -np.inf, dtype=queries.dtype), np.zeros((queries.shape[0], n_values), queries.dtype)
+    function = _select_backend("auto", queries, points)
+    return function(queries, points, values, log_weights, chunk_bytes)
+
+
+def _run_partition(piece, queries, chunk_bytes):
+    points, values, log_weights = piece
+    return partial_reduction(queries, points, values, log_weights, chunk_bytes)
+
+
+def _tree_reduce(client, futures):
+    """Pairwise combination, log2(k) levels deep; every level runs in parallel on the cluster."""
+    while len(futures) > 1:
+        paired = [client.submit(combine_partials, futures[i], futures[i + 1], pure=False)
+                  for i in range(0, len(futures) - 1, 2)]
+        if len(futures) % 2:
+            paired.append(futures[-1])
+        futures = paired
+    return futures[0]
+
+
+def gaussian_reduction(queries, points, values, log_weights, chunk_bytes=None):
+    """Gaussian kernel ``exp(-|x-y|^2/2)`` on a dask cluster; see :func:`opdiff.reductions.gaussian_reduction`."""
+    client = get_dask_client()
+    n = points.shape[0]
+    n_partitions = _STATE["n_partitions"] or max(1, sum(client.nthreads().values()))
+    bounds = np.linspace(0, n, min(n, n_partitions) + 1).astype(int)
+    [query_future] = client.scatter([queries], broadcast=True)
+    pieces = []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        pieces.append((points[start:stop],
+                       None if values is None else values[start:stop],
+                       None if log_weights is None else log_weights[start:stop]))
+    scattered = client.scatter(pieces)
+    partials = [client.submit(_run_partition, piece, query_future, chunk_bytes, pure=False) for piece in scattered]
+    return _tree_reduce(client, partials).result()
+
+
+def _register():
+    import importlib.util
+
+    from .api import register_backend
+
+    if importlib.util.find_spec("distributed") is not None:
+        register_backend("dask", gaussian_reduction)
+
+
+_register()
