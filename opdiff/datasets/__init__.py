@@ -5,3 +5,4 @@ from .toys import TOYS, checkerboard, eight_gaussians, make_toy, moons, pinwheel
 __all__ = ["GaussianMixture", "random_mixture", "TOYS", "make_toy", "two_spirals", "eight_gaussians",
            "pinwheel", "checkerboard", "moons", "rings"]
 # Manifold and image data sets register below (one import line each).
+from .images import load_digits_images, load_natural_patches  # noqa: E402,F401

@@ -1,0 +1,36 @@
+"""Image data sets from scikit-learn."""
+import numpy as np
+import pytest
+
+from opdiff.datasets import load_digits_images, load_natural_patches
+
+
+def test_digits_shape_range_and_subsets():
+    images, labels = load_digits_images(return_labels=True)
+    assert images.shape == (1797, 1, 8, 8) and labels.shape == (1797,)
+    assert images.min() == -1.0 and images.max() == 1.0
+    # grey levels 0..16 map to the 17 values -1 + k/8
+    np.testing.assert_allclose(np.unique(images), -1 + np.arange(17) / 8)
+    sub, lab = load_digits_images(n=50, digits=[0, 1], return_labels=True, rng=0)
+    assert sub.shape == (50, 1, 8, 8) and set(lab) <= {0, 1}
+    np.testing.assert_array_equal(sub, load_digits_images(n=50, digits=[0, 1], rng=0))
+
+
+def test_natural_patches():
+    grey = load_natural_patches(20, size=8, rng=1)
+    colour = load_natural_patches(20, size=8, grayscale=False, rng=1)
+    assert grey.shape == (20, 1, 8, 8) and colour.shape == (20, 3, 8, 8)
+    assert -1 <= colour.min() and colour.max() <= 1
+    np.testing.assert_allclose(grey[:, 0], np.tensordot([0.299, 0.587, 0.114], colour, axes=([0], [1])))
+    # natural images: neighbouring pixels are strongly correlated
+    corr = np.corrcoef(grey[:, 0, :, :-1].ravel(), grey[:, 0, :, 1:].ravel())[0, 1]
+    assert corr > 0.5
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="n: expected"):
+        load_digits_images(n=0)
+    with pytest.raises(ValueError, match="digits"):
+        load_digits_images(digits=[12])
+    with pytest.raises(ValueError, match="size"):
+        load_natural_patches(2, size=1000)
