@@ -23,6 +23,11 @@ class Euclidean(Manifold):
             raise ValueError(f"d: expected a positive integer, got {d}")
         self.dim = self.ambient_dim = int(d)
 
+    @property
+    def spectral_gap(self):
+        """Smallest non-zero eigenvalue of minus the Laplace-Beltrami operator (continuous spectrum)."""
+        return float(0.0)
+
     def distance_to_manifold(self, x):
         xp = get_namespace(x)
         return xp.zeros(x.shape[0], dtype=x.dtype)

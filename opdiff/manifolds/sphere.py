@@ -50,6 +50,11 @@ class Hypersphere(Manifold):
         self.tol = float(tol) if tol is not None else (CIRCLE_TOL if self.dim == 1 else DEFAULT_TOL)
 
     # ---- geometry ---------------------------------------------------------------------------
+    @property
+    def spectral_gap(self):
+        """Smallest non-zero eigenvalue of minus the Laplace-Beltrami operator (l (l + n - 1) at l = 1)."""
+        return float(self.dim)
+
     def distance_to_manifold(self, x):
         xp = get_namespace(x)
         return xp.abs(_row_norm(x, xp) - 1.0)

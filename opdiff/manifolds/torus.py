@@ -36,6 +36,11 @@ class FlatTorus(Manifold):
         self.dim = self.ambient_dim = int(d)
         self.method, self.tol = method, float(tol)
 
+    @property
+    def spectral_gap(self):
+        """Smallest non-zero eigenvalue of minus the Laplace-Beltrami operator (|k|^2 at |k| = 1)."""
+        return float(1.0)
+
     def distance_to_manifold(self, x):
         """Distance of the coordinates to the box ``[-pi, pi]^d`` (angles outside it are rejected)."""
         xp = get_namespace(x)

@@ -8,4 +8,5 @@ __all__ = [
 ]
 # Other process families register themselves below (one import line each).
 from .linear import StationaryLinearSDE  # noqa: E402,F401
+from .manifold import ManifoldBrownianMotion, UniformPrior  # noqa: E402,F401
 from .fractional import FractionalDiffusion  # noqa: E402,F401
