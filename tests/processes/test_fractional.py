@@ -128,13 +128,13 @@ def test_covariance_composition_and_semigroup():
 def test_augmented_transition_matches_monte_carlo():
     process = FractionalDiffusion(0.9, 2)
     rng = np.random.default_rng(0)
-    n, s, t = 20000, 0.3, 0.7
+    n, s, t = 10000, 0.3, 0.7
     z_s = np.tile(np.array([0.8, -0.5, 0.2]), (n, 1))
-    z_t = process.euler_maruyama(z_s, s, t, steps=800, rng=rng)
+    z_t = process.euler_maruyama(z_s, s, t, steps=400, rng=rng)
     Phi, Q = process.transition(t, s)
     mean = Phi.block @ z_s[0]
     se = np.sqrt(np.diag(Q.block) / n)
-    # 5 standard errors; Euler bias O(dt) = 5e-4 relative
+    # 5 standard errors; Euler bias O(dt ||F||) ~ 1e-3 relative (absorbed by the slack)
     assert np.all(np.abs(z_t.mean(0) - mean) < 5 * se + 1e-3)
     cov = Q.block
     se_cov = np.sqrt((cov**2 + np.outer(np.diag(cov), np.diag(cov))) / n)

@@ -118,7 +118,7 @@ def test_transition_matches_euler_maruyama(name):
     """Fine Euler-Maruyama from the hybrid start; mean and covariance within 5 standard errors."""
     process = PROCESSES[name]
     rng = np.random.default_rng(1)
-    K, n, steps, t_end = process.n_blocks, 20000, 800, 0.6
+    K, n, steps, t_end = process.n_blocks, 10000, 400, 0.6
     x0 = 0.8
     z = np.zeros((n, K))
     z[:, 0] = x0
@@ -133,7 +133,7 @@ def test_transition_matches_euler_maruyama(name):
     cov = Sigma.block
     emp_mean = z.mean(0)
     se_mean = np.sqrt(np.diag(cov) / n)
-    # Monte Carlo: 5 standard errors; Euler bias O(dt) = 7.5e-4 relative is far below that.
+    # Monte Carlo: 5 standard errors; Euler bias O(dt beta ||F0||) ~ 2e-3 relative (absorbed by the 2e-3 slack).
     assert np.all(np.abs(emp_mean - mean) < 5 * se_mean + 2e-3)
     emp_cov = np.cov(z.T)
     se_cov = np.sqrt((cov**2 + np.outer(np.diag(cov), np.diag(cov))) / n)

@@ -1,0 +1,177 @@
+"""Spectrally anisotropic Gaussian diffusion (SAGD): a scalar schedule with Fourier-diagonal noise.
+
+Formulas from notes/sagd_gfdm.md, Part A (five):
+
+1. forward SDE (A.1): ``dx = f(t) x dt + g(t) Sigma_w^{1/2} dW`` for any scalar schedule (VP by default:
+   ``f = -beta/2``, ``g = sqrt(beta)``);
+2. transition (A.1): ``x_t | x_s ~ N(a_t/a_s x_s, a_t^2 (s_t^2 - s_s^2) Sigma_w)`` with the schedule's
+   scale ``a`` and noise level ``s`` (VP: ``N(sqrt(abar) x_0, (1 - abar) Sigma_w)``);
+3. conditional score (A.4, Eq. 23) ``-Sigma_w^+ (x_t - a_t x_0) / sigma_t^2`` with the pseudo-inverse
+   (A.4, rank-deficient case): no score, and no content, in an omitted band;
+4. Tweedie / eps form (A.4): with ``x~ = x / a = x_0 + s eps``, ``x0_hat = x~ + s^2 Sigma_w grad_{x~} log p``,
+   ``eps_hat = (x~ - x0_hat) / s``;
+5. DDIM (A.5) in that VE form: ``x~' = x0_hat + sqrt(s'^2 - sig^2) eps_hat + sig Sigma_w^{1/2} xi``,
+   ``sig = eta s' sqrt(1 - s'^2/s^2)`` (``eta = 0`` deterministic, ``eta = 1`` ancestral DDPM with shaped
+   noise), started from the prior ``N(0, a_T^2 s_T^2 Sigma_w)`` (A.5: essential for selective omission).
+
+Images ``(n, C, H, W)`` are flattened to ``(n, C*H*W)`` (C-order) for the process methods; the
+covariance ``Sigma_w`` is a :class:`opdiff.linalg.FourierDiagonal`.
+"""
+import numpy as np
+
+from ..backend import as_generator, check_points, check_positive
+from ..linalg import FourierDiagonal
+from ..linalg.fourier import band_pass_weights, power_law_weights, two_band_weights
+from .base import GaussianPrior, GaussianProcess
+from .scalar import ScalarGaussianProcess, VPSDE
+
+
+class SpectralAnisotropic(GaussianProcess):
+    """SAGD: ``dx = f(t) x dt + g(t) Sigma_w^{1/2} dW`` on flattened images.
+
+    Parameters
+    ----------
+    shape : tuple (C, H, W)
+        Image shape.
+    weights : (H, W) or (C, H, W) array, or FourierDiagonal
+        Amplitudes ``w(f)`` on the ``fft2`` grid (covariance eigenvalues ``|w|^2``), or the covariance
+        operator itself.
+    schedule : ScalarGaussianProcess, optional
+        The scalar schedule (default ``VPSDE(beta_min=0.1, beta_max=20)``).
+    normalize : {"trace", None}
+        ``"trace"``: scale ``|w|^2`` to ``tr(Sigma_w) / (H W) = 1`` (deterministic; see
+        :mod:`opdiff.linalg.fourier`). Ignored when ``weights`` is an operator.
+    """
+
+    def __init__(self, shape, weights, schedule=None, normalize="trace"):
+        shape = tuple(int(s) for s in np.atleast_1d(shape))
+        if len(shape) != 3:
+            raise ValueError(f"shape: expected (C, H, W), got {shape}")
+        if isinstance(weights, FourierDiagonal):
+            if weights.shape != shape or weights.batched:
+                raise ValueError(f"weights: expected an unbatched FourierDiagonal of shape {shape}, got {weights}")
+            self.covariance = FourierDiagonal(shape, weights.eigenvalues * weights.scale)
+        else:
+            self.covariance = FourierDiagonal.from_weights(shape, weights, normalize=normalize)
+        schedule = VPSDE(beta_min=0.1, beta_max=20.0) if schedule is None else schedule
+        if not isinstance(schedule, ScalarGaussianProcess):
+            raise TypeError(f"schedule: expected a ScalarGaussianProcess (e.g. VPSDE()), got {type(schedule).__name__}")
+        self.schedule = schedule
+        self.shape = shape
+        self.t_min, self.t_max = schedule.t_min, schedule.t_max
+
+    @classmethod
+    def power_law(cls, shape, alpha, eps_dc=1e-10, **kwargs):
+        """plw-SAGD: ``w = (r + eps_dc)^alpha``."""
+        return cls(shape, power_law_weights(shape[-2], shape[-1], alpha, eps_dc), **kwargs)
+
+    @classmethod
+    def band_pass(cls, shape, low, high, **kwargs):
+        """Band-pass SAGD: ``w = 1{low <= r <= high}`` (everything else omitted)."""
+        return cls(shape, band_pass_weights(shape[-2], shape[-1], low, high), **kwargs)
+
+    @classmethod
+    def two_band(cls, shape, gamma_low, band_low, gamma_high, band_high, **kwargs):
+        """bpm-SAGD: ``gamma_l eps_[a_l, b_l] + gamma_h eps_[a_h, b_h]``; ``b_l < a_h`` omits ``(b_l, a_h)``."""
+        return cls(shape, two_band_weights(shape[-2], shape[-1], gamma_low, band_low, gamma_high, band_high),
+                   **kwargs)
+
+    @property
+    def dim(self):
+        return int(np.prod(self.shape))
+
+    def flatten(self, images):
+        """``(n, C, H, W)`` (or already flat ``(n, C*H*W)``) to ``(n, C*H*W)``."""
+        arr = np.asarray(images)
+        if arr.ndim == 4 and arr.shape[1:] == self.shape:
+            return arr.reshape(arr.shape[0], -1)
+        return check_points(arr, "images", dim=self.dim)
+
+    def unflatten(self, x):
+        """``(n, C*H*W)`` to ``(n, C, H, W)``."""
+        return np.asarray(x).reshape((-1,) + self.shape)
+
+    # ------------------------------------------------------------------ contract
+    def transition(self, t, s=0.0):
+        """``Phi = Scalar(a_t / a_s)``, ``Sigma = FourierDiagonal(lam, a_t^2 (s_t^2 - s_s^2))``."""
+        Phi, variance = self.schedule.transition(t, s)
+        return Phi, FourierDiagonal(self.shape, self.covariance.eigenvalues, variance.c)
+
+    def drift_operator(self, t):
+        return self.schedule.drift_operator(t)
+
+    def diffusion(self, t):
+        """``g(t) Sigma_w^{1/2}`` as a FourierDiagonal."""
+        g = self.schedule.diffusion(t).c
+        return FourierDiagonal(self.shape, np.sqrt(self.covariance.eigenvalues), g)
+
+    def diffusion_covariance(self, t):
+        g = self.schedule.diffusion(t).c
+        return FourierDiagonal(self.shape, self.covariance.eigenvalues, g**2)
+
+    def prior(self):
+        """``N(0, v Sigma_w)`` with the schedule's terminal variance ``v`` (1 for VP)."""
+        variance = float(np.asarray(self.schedule.prior().covariance(1).c))
+        return GaussianPrior(lambda dim: FourierDiagonal(self.shape, self.covariance.eigenvalues, variance))
+
+    # ------------------------------------------------------------------ eps form and sampling
+    def denoise_from_score(self, x, t, score):
+        """``(x0_hat, eps_hat)`` from a score value (formula 4); ``x``, ``score`` ``(n, D)``."""
+        a = float(self.schedule.scale(t))
+        s = float(self.schedule.noise_level(t))
+        x_tilde = x / a
+        x0_hat = x_tilde + s**2 * a * self.covariance.apply(score)
+        return x0_hat, (x_tilde - x0_hat) / s
+
+    def sample_ddim(self, score, n, steps=50, eta=0.0, t_end=1e-3, rng=None, progress=False):
+        """DDIM (``eta = 0``) or stochastic DDIM / ancestral (``eta > 0``) with ``Sigma_w`` noise.
+
+        Parameters
+        ----------
+        score : callable
+            ``score(x (n, D), t float) -> (n, D)``: a score of the forward marginals (e.g.
+            ``DiffusionKernelSmoother(process).fit(X).score``).
+        n : int
+            Number of samples.
+        steps : int
+            Number of score evaluations on ``linspace(T, t_end, steps)``; the output is the
+            denoised ``x0_hat`` at ``t_end``.
+        eta : float
+            Stochasticity in ``[0, 1]``.
+
+        Returns
+        -------
+        (n, C*H*W) array
+        """
+        rng = as_generator(rng)
+        steps = int(steps)
+        if steps < 1:
+            raise ValueError(f"steps: expected a positive number of steps, got {steps}")
+        eta = float(eta)
+        if not 0.0 <= eta <= 1.0:
+            raise ValueError(f"eta: expected a value in [0, 1], got {eta}")
+        t_end = check_positive(t_end, "t_end")
+        if t_end >= self.t_max:
+            raise ValueError(f"t_end: expected a time below T={self.t_max}, got {t_end}")
+        x = self.prior().sample(int(n), self.dim, rng=rng)
+        root = self.covariance.cholesky()
+        times = np.linspace(self.t_max, t_end, steps)
+        iterator = range(steps)
+        if progress:
+            from tqdm import tqdm
+            iterator = tqdm(iterator, desc="SAGD DDIM")
+        for k in iterator:
+            t = times[k]
+            x0_hat, eps_hat = self.denoise_from_score(x, t, score(x, t))
+            if k + 1 == steps:
+                return x0_hat
+            s, s_next = float(self.schedule.noise_level(t)), float(self.schedule.noise_level(times[k + 1]))
+            sig = eta * s_next * np.sqrt(max(1.0 - (s_next / s) ** 2, 0.0))
+            x_tilde = x0_hat + np.sqrt(s_next**2 - sig**2) * eps_hat
+            if sig > 0:
+                x_tilde = x_tilde + sig * root.apply(rng.standard_normal(x.shape))
+            x = float(self.schedule.scale(times[k + 1])) * x_tilde
+        return x
+
+    def __repr__(self):
+        return f"SpectralAnisotropic(shape={self.shape}, covariance={self.covariance}, schedule={self.schedule!r})"
