@@ -21,6 +21,7 @@ from .ode_jump import sample_ode_jump
 from .sde import sample_euler_maruyama, sample_predictor_corrector, sample_reverse_sde
 from .process_form import ProcessDynamics, VEDenoiser, sample_probability_flow
 from .finite_difference import FiniteDifferenceStep, euler_convex_combination, finite_difference_form, taylor_step
+from .convergence import DEFAULT_SOLVERS, convergence_study, reference_solution
 from .geometry import (
     NearestNeighbour, chord_deviation, discrete_curvature, distance_to_end, log_density_along, mean_shift_increments,
     nearest_neighbour, noise_end_cosine, projection_error, trajectory_statistics,
@@ -43,8 +44,12 @@ __all__ = [
     "VEDenoiser", "sample_probability_flow", "FiniteDifferenceStep", "euler_convex_combination",
     "finite_difference_form", "taylor_step", "NearestNeighbour", "chord_deviation", "discrete_curvature",
     "distance_to_end", "log_density_along", "mean_shift_increments", "nearest_neighbour", "noise_end_cosine",
-    "projection_error", "trajectory_statistics", "ODE_SOLVERS",
+    "projection_error", "trajectory_statistics", "ODE_SOLVERS", "DEFAULT_SOLVERS", "convergence_study",
+    "reference_solution",
 ]
 
 # Manifold samplers (opdiff/sampling/manifold.py, owned by another helper) are exported below:
 # add `from .manifold import ...` lines here and extend __all__.
+from .manifold import sample_manifold_probability_flow, sample_manifold_reverse_sde, uniform_time_grid  # noqa: E402
+
+__all__ += ["sample_manifold_reverse_sde", "sample_manifold_probability_flow", "uniform_time_grid"]
