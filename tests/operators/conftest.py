@@ -18,3 +18,9 @@ PROCESSES = {
 @pytest.fixture(params=sorted(PROCESSES))
 def process(request):
     return PROCESSES[request.param]()
+
+
+@pytest.fixture
+def process_table():
+    """Constructors of the shared processes by name."""
+    return PROCESSES

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from opdiff.operators import Exponential, GaussianBump, PlaneWave, Polynomial, Quadratic, Semigroup
-from opdiff.processes import BrownianMotion, OrnsteinUhlenbeck, VPSDE
+from opdiff.processes import BrownianMotion, MarkovProcess, OrnsteinUhlenbeck, VPSDE
 
 D = 2
 
@@ -68,6 +68,37 @@ def test_identity_at_equal_times(process):
     x = np.random.default_rng(4).normal(size=(4, D))
     s = 0.4 * process.t_max
     np.testing.assert_allclose(P(f, x, s, s=s).value, f(x), rtol=1e-12)
+
+
+class HiddenTransition(MarkovProcess):
+    """An OU process seen only through drift, diffusion and sample (no closed-form transition)."""
+
+    def __init__(self):
+        self._ou = OrnsteinUhlenbeck(theta=0.7)
+        self.t_max = self._ou.t_max
+
+    def drift(self, x, t):
+        return self._ou.drift(x, t)
+
+    def diffusion(self, t):
+        return self._ou.diffusion(t)
+
+    def sample(self, x0, t, rng=None):
+        return self._ou.sample(x0, t, rng=rng)
+
+
+def test_non_gaussian_route_samples_the_process():
+    """A process without transition goes through process.sample: within 5 standard errors of the closed form."""
+    P = Semigroup(HiddenTransition(), n_samples=20000)
+    f = functions()["bump"]
+    x = np.random.default_rng(8).normal(size=(3, D))
+    mc = P(f, x, 0.8, rng=0)
+    exact = Semigroup(OrnsteinUhlenbeck(theta=0.7))(f, x, 0.8)
+    assert not mc.exact and np.all(np.abs(mc.value - exact.value) < 5 * mc.stderr)
+    with pytest.raises(ValueError, match="s: a non-Gaussian process is only sampled from s = 0"):
+        P(f, x, 0.8, s=0.2)
+    with pytest.raises(ValueError, match="process: moments need a Gaussian process"):
+        P.moments(x, 0.8)
 
 
 def test_polynomial_quadrature_equals_quadratic_closed_form():
