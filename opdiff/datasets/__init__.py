@@ -6,3 +6,5 @@ __all__ = ["GaussianMixture", "random_mixture", "TOYS", "make_toy", "two_spirals
            "pinwheel", "checkerboard", "moons", "rings"]
 # Manifold and image data sets register below (one import line each).
 from .images import load_digits_images, load_natural_patches  # noqa: E402,F401
+from .manifold import (VonMisesFisherMixture, WrappedNormalMixture, latlon_to_unit, load_latlon,  # noqa: E402,F401
+                       unit_to_latlon)

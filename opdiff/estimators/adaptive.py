@@ -126,6 +126,23 @@ def adaptive_denoise(process, data, log_weights, x, t, bandwidth_factors):
         process, data, log_weights, rows, tt, bandwidth_factors, False).mean)
 
 
+def adaptive_sample(process, points, t, factors, rng=None):
+    """Exact draws of the adaptive kernels at time ``t`` centred at ``points (k, d)`` with ``factors (k,)``.
+
+    Manifolds: heat-kernel samples at heat time ``s(t) lambda^2``; Gaussian processes:
+    ``a(t) (x + sigma(t) lambda eps)``.
+    """
+    check_adaptive_process(process)
+    rng = as_generator(rng)
+    t = float(process.check_time(t))
+    factors = np.asarray(factors, dtype=np.float64)
+    if _is_manifold(process):
+        return process.manifold.sample_heat_kernel(points, float(process.heat_time(t)) * factors**2, rng=rng)
+    noise = rng.standard_normal(points.shape).astype(points.dtype, copy=False)
+    sigma = float(process.noise_level(t)) * factors[:, None]
+    return float(process.scale(t)) * (points + sigma * noise)
+
+
 def leave_one_out_log_density(process, data, t, log_weights=None, bandwidth_factors=None):
     """Leave-one-out data-space log-density ``log rho_{t,-i}(x_i)``, ``(n,)``, renormalised.
 

@@ -24,6 +24,12 @@ class DiffusionKernelSmoother:
         The forward process.
     backend : {"auto", "numpy", "numba", "keops", "cupy", "dask"}
         Backend of the sums over training points.
+    adaptive : float, optional
+        Adaptive smoothing exponent ``alpha`` (0.5: Abramson's square-root law): point ``i`` gets
+        its bandwidth scaled by ``lambda_i = (f_i / g)^{-alpha}`` from a leave-one-out pilot at
+        ``pilot_time`` (manifold and scalar Gaussian processes; see :mod:`opdiff.estimators.adaptive`).
+    pilot_time : float, optional
+        Time of the pilot smoother (required with ``adaptive``; :meth:`select_time` sets it).
 
     Attributes
     ----------
@@ -31,6 +37,8 @@ class DiffusionKernelSmoother:
         Training points (float32 kept).
     log_weights_ : (n,) array
         Normalised log-weights of the training points.
+    bandwidth_factors_ : (n,) array or None
+        Per-point bandwidth factors (adaptive smoothing), ``None`` for the global smoother.
 
     Examples
     --------
@@ -42,9 +50,11 @@ class DiffusionKernelSmoother:
     (3, 2)
     """
 
-    def __init__(self, process, backend="auto"):
+    def __init__(self, process, backend="auto", adaptive=None, pilot_time=None):
         self.process = process
         self.backend = backend
+        self.adaptive = adaptive
+        self.pilot_time = pilot_time
 
     @property
     def is_riemannian(self):
@@ -52,6 +62,12 @@ class DiffusionKernelSmoother:
 
     def fit(self, X, weights=None):
         """Store the training points ``X (n, d)`` and optional ``weights (n,)``; returns self."""
+        if self.adaptive is not None:
+            from .adaptive import check_adaptive_process
+
+            check_adaptive_process(self.process)
+            if self.pilot_time is None:
+                raise ValueError("pilot_time: required with adaptive=...; or call select_time(X)")
         if self.is_riemannian:
             X = self.process.manifold.check_points(X, "X") if hasattr(self.process.manifold, "check_points") \
                 else check_points(X, "X")
@@ -61,14 +77,64 @@ class DiffusionKernelSmoother:
         else:
             embedding = KernelMeanEmbedding(self.process, backend=self.backend).fit(X, weights)
             self.data_, self.log_weights_, self.embedding_ = embedding.data_, embedding.log_weights_, embedding
+        self.bandwidth_factors_ = None
+        if self.adaptive is not None:
+            from .adaptive import pilot_bandwidth_factors
+
+            self.bandwidth_factors_ = pilot_bandwidth_factors(self.process, self.data_, self.pilot_time,
+                                                              self.adaptive, self.log_weights_)
         return self
+
+    def select_time(self, X, times=None, exponents=None, n_folds=5, rng=0):
+        """Pick the time (and the adaptive exponent) by K-fold held-out log-likelihood, then fit ``X``.
+
+        Parameters
+        ----------
+        X : (n, d) array
+        times : (k,) array, optional
+            Candidate times (default: a geometric grid spanning the data's scales).
+        exponents : sequence of float, optional
+            Candidate adaptive exponents; default ``(0,)``, or ``(0, 0.25, 0.5, 0.75, 1)`` when the
+            smoother was built with ``adaptive``.
+        n_folds : int
+        rng : None, int or Generator
+
+        Returns
+        -------
+        self
+            Fitted on all of ``X``, with ``time_``, ``exponent_`` and ``selection_``
+            (:class:`~opdiff.estimators.adaptive.TimeSelection`); adaptive when ``exponent_ > 0``.
+            The density estimate of the data is ``log_density(x, time_)``.
+        """
+        from .adaptive import select_time
+
+        if exponents is None:
+            exponents = (0.0,) if self.adaptive is None else (0.0, 0.25, 0.5, 0.75, 1.0)
+        selection = select_time(self.process, X, times=times, exponents=exponents, n_folds=n_folds, rng=rng)
+        previous = (self.adaptive, self.pilot_time)
+        self.adaptive = selection.exponent if selection.exponent > 0 else None
+        self.pilot_time = selection.time if selection.exponent > 0 else self.pilot_time
+        try:
+            self.fit(X)
+        except Exception:
+            self.adaptive, self.pilot_time = previous
+            raise
+        self.time_, self.exponent_, self.selection_ = selection.time, selection.exponent, selection
+        return self
+
+    def _adaptive(self, name, x, t):
+        from . import adaptive
+
+        return getattr(adaptive, f"adaptive_{name}")(self.process, self.data_, self.log_weights_, x, t,
+                                                     self.bandwidth_factors_)
 
     def _riemannian(self, name, x, t):
         from . import riemannian
 
         check_fitted(self, "data_")
         function = getattr(riemannian, f"riemannian_{name}")
-        return function(self.process, self.data_, self.log_weights_, x, t, self.backend)
+        return function(self.process, self.data_, self.log_weights_, x, t, self.backend,
+                        bandwidth_factors=getattr(self, "bandwidth_factors_", None))
 
     def score(self, x, t):
         """Score ``grad log rho_t(x)``.
@@ -86,6 +152,8 @@ class DiffusionKernelSmoother:
         """
         if self.is_riemannian:
             return self._riemannian("score", x, t)
+        if getattr(self, "bandwidth_factors_", None) is not None:
+            return self._adaptive("score", x, t)
         check_fitted(self, "embedding_")
         return self.embedding_.score(x, t)
 
@@ -93,6 +161,8 @@ class DiffusionKernelSmoother:
         """Posterior mean ``E[x_0 | x_t = x]`` (Tweedie); returns ``(m, d)``."""
         if self.is_riemannian:
             return self._riemannian("denoise", x, t)
+        if getattr(self, "bandwidth_factors_", None) is not None:
+            return self._adaptive("denoise", x, t)
         check_fitted(self, "embedding_")
         return self.embedding_.denoise(x, t)
 
@@ -100,6 +170,8 @@ class DiffusionKernelSmoother:
         """``log rho_t(x)`` (normalised; on a manifold, with respect to the Riemannian volume); ``(m,)``."""
         if self.is_riemannian:
             return self._riemannian("log_density", x, t)
+        if getattr(self, "bandwidth_factors_", None) is not None:
+            return self._adaptive("log_density", x, t)
         check_fitted(self, "embedding_")
         return self.embedding_.log_density(x, t)
 
@@ -115,4 +187,8 @@ class DiffusionKernelSmoother:
             raise ValueError(f"n: expected a positive number of samples, got {n}")
         probabilities = np.exp(self.log_weights_)
         index = rng.choice(self.data_.shape[0], size=int(n), p=probabilities / probabilities.sum())
+        if getattr(self, "bandwidth_factors_", None) is not None:
+            from .adaptive import adaptive_sample
+
+            return adaptive_sample(self.process, self.data_[index], t, self.bandwidth_factors_[index], rng)
         return self.process.sample(self.data_[index], t, rng=rng)
