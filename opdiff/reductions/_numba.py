@@ -110,7 +110,10 @@ def _exp_nonpositive_overload(x):
         def exp32(x):
             t = max(x, _EXP_MIN_32)
             k = np.floor(t * _LOG2E_32 + np.float32(0.5))
-            r = t - k * _LN2_HI_32 - k * _LN2_LO_32
+            exponent = np.int64(k)
+            # the second factor is k again, through an integer round trip, so that 'reassoc' cannot
+            # fold k * hi + k * lo into k * (hi + lo) and undo the Cody-Waite split
+            r = t - k * _LN2_HI_32 - np.float32(exponent) * _LN2_LO_32
             poly = _P32[0]
             poly = poly * r + _P32[1]
             poly = poly * r + _P32[2]
@@ -118,18 +121,19 @@ def _exp_nonpositive_overload(x):
             poly = poly * r + _P32[4]
             poly = poly * r + _P32[5]
             poly = poly * (r * r) + r + np.float32(1.0)
-            scale = _float_from_bits((np.int64(k) + 127) << 23, np.float32(0.0))
+            scale = _float_from_bits((exponent + 127) << 23, np.float32(0.0))
             return poly * scale if x >= _EXP_MIN_32 else np.float32(0.0)
         return exp32
     if x == types.float64:
         def exp64(x):
             t = max(x, _EXP_MIN_64)
             k = np.floor(t * 1.4426950408889634 + 0.5)
-            r = t - k * _LN2_HI_64 - k * _LN2_LO_64
+            exponent = np.int64(k)
+            r = t - k * _LN2_HI_64 - np.float64(exponent) * _LN2_LO_64  # see exp32
             poly = _P64[0]
             for c in _P64[1:]:
                 poly = poly * r + c
-            scale = _float_from_bits((np.int64(k) + 1023) << 52, 0.0)
+            scale = _float_from_bits((exponent + 1023) << 52, 0.0)
             return poly * scale if x >= _EXP_MIN_64 else 0.0
         return exp64
     return None
