@@ -138,3 +138,43 @@ def test_bad_inputs(library_mixture):
         S.VEDenoiser(process, score)(x, 1e6)
     with pytest.raises(ValueError, match="output"):
         S.VEDenoiser(process, score, output="eps")
+
+
+def test_ve_denoiser_sample_log_density_and_trajectory_fields(library_mixture, mixture):
+    process = VPSDE()
+    ve = S.VEDenoiser(process, lambda x, t: library_mixture.score(x, t, process))
+    rng = np.random.default_rng(5)
+    x_T = process.sample(library_mixture.sample(5, rng), 1.0, rng=rng)
+    times = S.uniform_grid(6, 1e-3, 1.0)
+    run = ve.sample(S.sample_euler, x_T, times, append_zero=True, callback=lambda info: None, progress=True)
+    assert run.times.shape == (8,) and run.times[-1] == 0 and run.sigmas[-1] == 0 and run.nfe == 7
+    np.testing.assert_allclose(run.sigmas[:-1], process.noise_level(times))
+    np.testing.assert_allclose(run.samples[0], x_T / process.scale(1.0))
+    np.testing.assert_allclose(run.noise, (run.samples[:-1] - run.denoised) / run.sigmas[:-1, None, None])
+    jump = ve.sample(S.sample_ode_jump, x_T, times, jump_step=3)
+    np.testing.assert_allclose(jump.times[:4], times[:4], rtol=1e-10)
+    # log-density in the VE form = the closed-form VE mixture (the Jacobian d log a is included)
+    with pytest.raises(TypeError, match="log_density"):
+        ve.log_density(x_T, 1.0)
+    class Model:  # the mixture as an estimator: denoise / log_density in process coordinates
+        def denoise(self, x, t):
+            return library_mixture.denoise(x, t, process)
+
+        def log_density(self, x, t):
+            return library_mixture.log_density(x, t, process)
+
+    estimator = S.VEDenoiser(process, Model())
+    y = rng.standard_normal((7, 2))
+    np.testing.assert_allclose(estimator.log_density(y, 0.7), mixture.log_density(y, 0.7), atol=1e-10)
+    np.testing.assert_allclose(estimator(y, 0.7), mixture.denoise(y, 0.7), atol=1e-10)
+    # float32 is kept through the whole pipeline
+    out32 = S.sample_heun(estimator, (3 * y).astype(np.float32), S.edm_sigmas(4, 0.05, 3.0))
+    assert out32.x.dtype == np.float32
+
+
+def test_trajectory_noise_needs_positive_levels(mixture):
+    run = S.sample_euler(mixture, np.ones((2, 2)), [1.0, 0.0])
+    np.testing.assert_allclose(run.noise[0], (np.ones((2, 2)) - mixture(np.ones((2, 2)), 1.0)))
+    reverse = S.sample_probability_flow(lambda x, t: -x, np.ones((2, 2)), [0.5, 0.1], process=VPSDE())
+    with pytest.raises(ValueError, match="noise"):
+        reverse.noise
