@@ -25,18 +25,22 @@ def problem():
     return X, queries
 
 
+def _broadcast_log_kernel(X, queries, t):
+    """The full (m, n) matrix of Gaussian log-kernel values, as a plain broadcast builds it."""
+    diff = queries[:, None, :] - X[None, :, :]
+    return -np.sum(diff * diff, axis=2) / (2 * t)
+
+
 def numpy_broadcast_score(X, queries, t):
     """The plain implementation a user would write: the full (m, n) matrix of kernel weights."""
-    diff = queries[:, None, :] - X[None, :, :]
-    log_k = -np.sum(diff * diff, axis=2) / (2 * t)
+    log_k = _broadcast_log_kernel(X, queries, t)
     weights = np.exp(log_k - log_k.max(axis=1, keepdims=True))
     weights /= weights.sum(axis=1, keepdims=True)
     return (weights @ X - queries) / t
 
 
 def numpy_broadcast_log_density(X, queries, t):
-    diff = queries[:, None, :] - X[None, :, :]
-    log_k = -np.sum(diff * diff, axis=2) / (2 * t)
+    log_k = _broadcast_log_kernel(X, queries, t)
     return logsumexp(log_k, axis=1) - np.log(len(X)) - 0.5 * DIM * np.log(2 * np.pi * t)
 
 

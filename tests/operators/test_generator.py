@@ -1,27 +1,14 @@
 """Generator: exact test-function derivatives, L_t against finite differences and against d/dt of P_t."""
-import itertools
-
 import numpy as np
 import pytest
 
-from opdiff.operators import (Exponential, GaussianBump, Generator, PlaneWave, Polynomial, Quadratic, Semigroup,
+from opdiff.operators import (GaussianBump, Generator, PlaneWave, Polynomial, Quadratic, Semigroup,
                               finite_difference_derivatives)
 from opdiff.processes import BrownianMotion, OrnsteinUhlenbeck
 
 D = 2  # every test function acts on R^2 (data R^2 for scalar processes, R^1 x R^1 for CLD)
+FUNCTION_NAMES = ("bump", "exponential", "plane_wave", "polynomial", "quadratic")  # conftest.smooth_functions
 
-
-def functions():
-    return {
-        "polynomial": Polynomial([0.5, -1.0, 0.3, 2.0], [[2, 1], [0, 3], [1, 1], [0, 0]]),
-        "quadratic": Quadratic([[1.0, 0.4], [0.4, 2.0]], b=[0.3, -0.5], c=1.0),
-        "exponential": Exponential([0.3, -0.2]),
-        "plane_wave": PlaneWave([0.8, -1.1]),
-        "bump": GaussianBump([0.2, -0.4], [[1.5, 0.3], [0.3, 0.8]]),
-    }
-
-
-FUNCTIONS = sorted(functions())
 
 
 @pytest.fixture
@@ -29,9 +16,9 @@ def points():
     return np.random.default_rng(0).normal(size=(7, D))
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
-def test_exact_derivatives_match_finite_differences(name, points):
-    f = functions()[name]
+@pytest.mark.parametrize("name", FUNCTION_NAMES)
+def test_exact_derivatives_match_finite_differences(name, points, smooth_functions):
+    f = smooth_functions[name]
     value, gradient, hessian = finite_difference_derivatives(f.value, points)
     np.testing.assert_allclose(f.value(points), value, rtol=1e-14)
     # central differences with h = eps^(1/4): O(h^2) ~ 1e-8 truncation, O(eps/h^2) ~ 1e-8 rounding
@@ -40,9 +27,9 @@ def test_exact_derivatives_match_finite_differences(name, points):
     assert np.allclose(f.hessian(points), np.swapaxes(f.hessian(points), 1, 2))
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
-def test_generator_of_test_function_equals_finite_difference_route(process, name, points):
-    f = functions()[name]
+@pytest.mark.parametrize("name", FUNCTION_NAMES)
+def test_generator_of_test_function_equals_finite_difference_route(process, name, points, smooth_functions):
+    f = smooth_functions[name]
     L = Generator(process)
     t = 0.4 * process.t_max
     exact = L(f, points, t)
@@ -71,20 +58,19 @@ def _state_points(process, n=5, seed=1):
 
 
 @pytest.mark.parametrize("name", ["plane_wave", "bump", "polynomial"])
-def test_generator_is_derivative_of_semigroup_at_t_equals_s(process, name):
+def test_generator_is_derivative_of_semigroup_at_t_equals_s(process, name, smooth_functions):
     """(P_{s,s+h} f - f)/h -> L_s f, second-order one-sided difference in t."""
-    _check_derivative_at(process, name, 0.3 * process.t_max)
+    _check_derivative_at(process, smooth_functions[name], 0.3 * process.t_max)
 
 
 # at s = 0 auxiliary-variable processes (CLD) start from their hybrid law, not from a state: scalar ones only
 @pytest.mark.parametrize("process_name", ["bm", "ou", "ve", "ve_edm", "vp_linear", "vp_cosine"])
-def test_generator_is_derivative_of_semigroup_at_zero(process_table, process_name):
+def test_generator_is_derivative_of_semigroup_at_zero(process_table, process_name, smooth_functions):
     for name in ("plane_wave", "bump", "polynomial"):
-        _check_derivative_at(process_table[process_name](), name, 0.0)
+        _check_derivative_at(process_table[process_name](), smooth_functions[name], 0.0)
 
 
-def _check_derivative_at(process, name, s):
-    f = functions()[name]
+def _check_derivative_at(process, f, s):
     P, L = Semigroup(process), Generator(process)
     x = _state_points(process)
     h = 1e-5 * process.t_max
@@ -95,37 +81,26 @@ def _check_derivative_at(process, name, s):
     np.testing.assert_allclose(derivative, expected, atol=2e-5 * (np.max(np.abs(expected)) + 1))
 
 
-def _gauss_hermite_expectation(function, mean, cov, nodes_per_axis=40):
-    """E function(Y), Y ~ N(mean_j, cov) by tensor Gauss-Hermite quadrature (spectral for smooth integrands)."""
-    nodes, weights = np.polynomial.hermite_e.hermegauss(nodes_per_axis)
-    weights = weights / np.sqrt(2 * np.pi)
-    values, vectors = np.linalg.eigh(cov)
-    factor = vectors * np.sqrt(np.clip(values, 0, None))
-    grid = np.array(list(itertools.product(nodes, repeat=D)))
-    grid_weights = np.prod(np.array(list(itertools.product(weights, repeat=D))), axis=1)
-    return np.sum(grid_weights * function(mean + grid @ factor.T))
-
-
 @pytest.mark.parametrize("name", ["plane_wave", "bump", "quadratic"])
-def test_time_derivative_of_expectation_equals_expected_generator(process, name):
+def test_time_derivative_of_expectation_equals_expected_generator(process, name, smooth_functions, gauss_hermite):
     """d/dt E[f(X_t) | X_s = x] = E[(L_t f)(X_t) | X_s = x]: central difference of the closed-form
     semigroup against Gauss-Hermite quadrature of the generator under the exact transition law."""
-    f = functions()[name]
+    f = smooth_functions[name]
     P, L = Semigroup(process), Generator(process)
     x = _state_points(process, n=2, seed=2)
     horizon = min(process.t_max, 2.0)  # keeps Sigma(t, s) of order one, so 40 nodes per axis resolve f
     s, t, h = 0.1 * horizon, 0.5 * horizon, 1e-4 * horizon
     derivative = (P(f, x, t + h, s=s).value - P(f, x, t - h, s=s).value) / (2 * h)
     mean, cov = P.moments(x, t, s=s)
-    expected = np.array([_gauss_hermite_expectation(lambda y: L(f, y, t), m, cov) for m in mean])
+    expected = np.array([gauss_hermite(lambda y: L(f, y, t), m, cov) for m in mean])
     # O(h^2) central-difference error ~ 1e-8 times the third t-derivative; quadrature converged
     np.testing.assert_allclose(derivative, expected, atol=1e-5 * (np.max(np.abs(expected)) + 1))
 
 
 @pytest.mark.parametrize("pair", [("plane_wave", "bump"), ("polynomial", "exponential"), ("bump", "quadratic")])
-def test_carre_du_champ_is_the_product_defect(process, pair):
+def test_carre_du_champ_is_the_product_defect(process, pair, smooth_functions):
     """Gamma(f, g) = 1/2 [L(fg) - f Lg - g Lf], with L(fg) by finite differences of the product."""
-    f, g = (functions()[name] for name in pair)
+    f, g = (smooth_functions[name] for name in pair)
     L = Generator(process)
     x, t = _state_points(process), 0.6 * process.t_max
     product = L(lambda y: f(y) * g(y), x, t)
