@@ -157,6 +157,14 @@ class VEDenoiser:
         """VE noise levels ``s(t)`` of a time grid; ``(m,)`` float64."""
         return np.asarray(self.process.noise_level(np.asarray(times, dtype=np.float64)), dtype=np.float64)
 
+    def times(self, sigmas):
+        """Process times of a VE noise-level grid (``sigma = 0`` maps to time 0); ``(m,)`` float64.
+
+        Turns any VE grid (e.g. :func:`~opdiff.sampling.log_snr_grid`, uniform in log-SNR) into a
+        process-time grid for :func:`sample_probability_flow` and :func:`sample_reverse_sde`.
+        """
+        return np.array([self.time(s) if s > 0 else 0.0 for s in np.asarray(sigmas, dtype=np.float64)])
+
     def to_ve(self, x, t):
         """Process state ``x_t`` to the VE point ``x_t / a(t)``."""
         return x / float(self.process.scale(float(t)))
@@ -214,6 +222,6 @@ class VEDenoiser:
             sigmas, times = np.append(sigmas, 0.0), np.append(times, 0.0)
         trajectory = solver(self, self.to_ve(x, times[0]), sigmas, **options)
         if len(trajectory.sigmas) != len(times):  # e.g. ODE jump: its own shortened grid
-            times = np.array([self.time(s) if s > 0 else 0.0 for s in trajectory.sigmas])
+            times = self.times(trajectory.sigmas)
         return dataclasses.replace(trajectory, times=times)
 

@@ -20,6 +20,15 @@ def _normal(rng, x):
     return xp.asarray(rng.standard_normal(x.shape), dtype=x.dtype)
 
 
+def _reverse_ve_step(x, denoised, sigma, sigma_next, rng):
+    """Euler-Maruyama step of the reverse VE SDE (noise-free into ``sigma_next = 0``)."""
+    delta = sigma * sigma - sigma_next * sigma_next
+    x = x + (delta / (sigma * sigma)) * (denoised - x)
+    if sigma_next > 0:
+        x = x + delta**0.5 * _normal(rng, x)
+    return x
+
+
 def sample_euler_maruyama(denoiser, x, sigmas, *, rng=None, callback=None, progress=False):
     """Euler-Maruyama for the reverse VE SDE ``dx = -d(sigma^2) score dt + sqrt(d(sigma^2)) dW``.
 
@@ -47,10 +56,7 @@ def sample_euler_maruyama(denoiser, x, sigmas, *, rng=None, callback=None, progr
     for i in steps(len(sigmas) - 1, progress, "euler_maruyama"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         denoised = model(x, sigma)
-        delta = sigma * sigma - sigma_next * sigma_next
-        x = x + (delta / (sigma * sigma)) * (denoised - x)
-        if sigma_next > 0:
-            x = x + delta ** 0.5 * _normal(rng, x)
+        x = _reverse_ve_step(x, denoised, sigma, sigma_next, rng)
         record.step(i, x, denoised, sigma, sigma_next)
     return record.result("euler_maruyama", model.nfe, sigmas=sigmas)
 
@@ -61,7 +67,8 @@ def sample_predictor_corrector(denoiser, x, sigmas, *, snr=0.16, n_corrector=1, 
 
     At every grid level ``sigma_i`` the corrector takes ``n_corrector`` Langevin steps
     ``x <- x + a grad + sqrt(2 a) z`` with ``grad = (D(x, sigma_i) - x) / sigma_i^2`` and the step
-    ``a = 2 (snr |z| / |grad|)^2`` (norms averaged over the batch, as in Song et al.), then the predictor takes the Euler-Maruyama step of
+    ``a = 2 (snr |z| / |grad|)^2`` (norms averaged over the batch, as in Song et al.; per-sample norms
+    blow the step up where the score is small), then the predictor takes the Euler-Maruyama step of
     :func:`sample_euler_maruyama` to ``sigma_{i+1}``.
 
     Parameters
@@ -97,10 +104,7 @@ def sample_predictor_corrector(denoiser, x, sigmas, *, snr=0.16, n_corrector=1, 
             size = 2.0 * (snr * noise_norm / max(grad_norm, 1e-300)) ** 2
             x = x + size * grad + (2.0 * size) ** 0.5 * z
         denoised = model(x, sigma)
-        delta = sigma * sigma - sigma_next * sigma_next
-        x = x + (delta / (sigma * sigma)) * (denoised - x)
-        if sigma_next > 0:
-            x = x + delta ** 0.5 * _normal(rng, x)
+        x = _reverse_ve_step(x, denoised, sigma, sigma_next, rng)
         record.step(i, x, denoised, sigma, sigma_next)
     return record.result("predictor_corrector", model.nfe, sigmas=sigmas, snr=snr, n_corrector=n_corrector)
 

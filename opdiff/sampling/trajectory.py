@@ -26,6 +26,8 @@ class Trajectory:
         Exact number of denoiser (or score) evaluations made, one per call on the whole batch.
     method : str
         Name of the solver.
+    extras : dict
+        Solver options worth keeping (e.g. ``max_order``, ``jump_step``).
     """
 
     samples: object

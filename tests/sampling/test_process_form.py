@@ -178,3 +178,17 @@ def test_trajectory_noise_needs_positive_levels(mixture):
     reverse = S.sample_probability_flow(lambda x, t: -x, np.ones((2, 2)), [0.5, 0.1], process=VPSDE())
     with pytest.raises(ValueError, match="noise"):
         reverse.noise
+
+
+def test_log_snr_grid_in_process_time(library_mixture):
+    """A VP time grid uniform in log-SNR: ve.times inverts the noise level exactly (closed-form inverse
+    of the linear schedule), and the PF-ODE runs on it."""
+    process = VPSDE()
+    ve = S.VEDenoiser(process, lambda x, t: library_mixture.score(x, t, process))
+    sigmas = S.log_snr_grid(10, float(process.noise_level(1e-3)), float(process.noise_level(1.0)))
+    times = ve.times(sigmas)
+    np.testing.assert_allclose(process.noise_level(times), sigmas, rtol=1e-10)
+    assert np.isclose(times[0], 1.0) and np.isclose(times[-1], 1e-3)
+    out = S.sample_probability_flow(lambda x, t: library_mixture.score(x, t, process), np.zeros((3, 2)),
+                                    np.clip(times, 1e-3, 1.0), process=process, method="euler")
+    assert out.nfe == 10 and np.all(np.isfinite(out.x))
