@@ -1,7 +1,7 @@
 """Build notebooks/01_markov_operators.ipynb (outputs cleared): ``python notebooks/build_01.py``."""
 import pathlib
 
-import nbformat
+from _nbbuild import write_notebook
 
 CELLS = [
     ("md", """# 01 Markov operators: semigroup, generator and the KME solution
@@ -91,14 +91,7 @@ fig.tight_layout()"""),
 
 
 def build(path=None):
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for kind, source in CELLS:
-        cell = nbformat.v4.new_markdown_cell(source) if kind == "md" else nbformat.v4.new_code_cell(source)
-        notebook.cells.append(cell)
-    path = pathlib.Path(path or pathlib.Path(__file__).with_name("01_markov_operators.ipynb"))
-    nbformat.write(notebook, str(path))
-    return path
+    return write_notebook(CELLS, path or pathlib.Path(__file__).with_name("01_markov_operators.ipynb"))
 
 
 if __name__ == "__main__":
