@@ -408,7 +408,7 @@ class Generator:
         dim = f.dim if isinstance(f, SmoothFunction) else None
         x = check_points(x, "x", dim=dim, allow_1d=True)
         t = check_time(t, "t", self.process.t_min, self.process.t_max, n=x.shape[0], include_min=True)
-        return x, t
+        return x, (t.reshape(()) if t.shape == (1,) else t)
 
     def derivatives(self, f, x, full_hessian=True):
         """Value, gradient and Hessian of ``f`` at ``x``: exact for test functions, finite differences otherwise."""

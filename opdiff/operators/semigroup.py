@@ -77,6 +77,7 @@ class Semigroup:
         process = self.process
         t = check_time(t, "t", process.t_min, process.t_max, n=x.shape[0], include_min=True)
         s = check_time(s, "s", process.t_min, process.t_max, n=x.shape[0], include_min=True)
+        t, s = (t.reshape(()) if t.shape == (1,) else t), (s.reshape(()) if s.shape == (1,) else s)
         if np.any(s > t):
             raise ValueError(f"s: expected s <= t, got s={s} and t={t}")
         if np.any(s > 0) and not self.is_gaussian:

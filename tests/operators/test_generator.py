@@ -119,6 +119,7 @@ def test_float32_kept_and_time_as_array(points):
     assert L(PlaneWave([1.0, 0.0]), x32, 0.5).dtype == np.complex64
     np.testing.assert_allclose(L(f, x32, 0.5), L(f, points, 0.5), rtol=1e-5)
     np.testing.assert_allclose(L(f, points, np.full(len(points), 0.5)), L(f, points, 0.5), rtol=1e-15)
+    np.testing.assert_allclose(L(f, points, np.array([0.5])), L(f, points, 0.5), rtol=1e-15)
     times = np.linspace(0.1, 2.0, len(points))
     rowwise = np.array([L(f, points[i:i + 1], times[i])[0] for i in range(len(points))])
     np.testing.assert_allclose(L(f, points, times), rowwise, rtol=1e-14)

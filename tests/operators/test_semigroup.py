@@ -4,6 +4,7 @@ import pytest
 
 from opdiff.operators import GaussianBump, PlaneWave, Polynomial, Quadratic, Semigroup
 from opdiff.processes import BrownianMotion, MarkovProcess, OrnsteinUhlenbeck, VPSDE
+from opdiff.processes.linear import StationaryLinearSDE
 
 D = 2
 FUNCTION_NAMES = ("bump", "exponential", "plane_wave", "polynomial", "quadratic")  # conftest.smooth_functions
@@ -116,6 +117,10 @@ def test_monte_carlo_is_reproducible_and_float32_kept():
     assert P(f, x32, 0.5, rng=7).value.dtype == np.float32
     assert P(GaussianBump([0.0, 0.0]), x32, 0.5).value.dtype == np.float32
     assert P(PlaneWave([1.0, 0.0]), x32, 0.5).value.dtype == np.complex64
+    cld_bump = GaussianBump([0.0, 0.0])
+    cld = Semigroup(StationaryLinearSDE.cld())
+    np.testing.assert_allclose(cld(cld_bump, x, np.array([0.5]), s=np.array([0.2])).value,
+                               cld(cld_bump, x, 0.5, s=0.2).value, rtol=1e-15)
     times = np.full(3, 0.5)
     np.testing.assert_allclose(P(GaussianBump([0.0, 0.0]), x, times).value,
                                P(GaussianBump([0.0, 0.0]), x, 0.5).value, rtol=1e-14)
