@@ -109,13 +109,14 @@ def gaussian_reduction(queries, points, values, log_weights, chunk_bytes=None):
     n = points.shape[0]
     n_partitions = _STATE["n_partitions"] or max(1, sum(client.nthreads().values()))
     bounds = np.linspace(0, n, min(n, n_partitions) + 1).astype(int)
-    [query_future] = client.scatter([queries], broadcast=True)
+    # hash=False: fresh keys per call (content-hashed keys collide with data being released from a previous call)
+    [query_future] = client.scatter([queries], broadcast=True, hash=False)
     pieces = []
     for start, stop in zip(bounds[:-1], bounds[1:]):
         pieces.append((points[start:stop],
                        None if values is None else values[start:stop],
                        None if log_weights is None else log_weights[start:stop]))
-    scattered = client.scatter(pieces)
+    scattered = client.scatter(pieces, hash=False)
     partials = [client.submit(_run_partition, piece, query_future, chunk_bytes, pure=False) for piece in scattered]
     return _tree_reduce(client, partials).result()
 

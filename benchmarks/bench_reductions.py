@@ -1,0 +1,163 @@
+"""Benchmarks of opdiff.reductions.gaussian_reduction: Numba vs KeOps (CPU) vs chunked NumPy, the
+matrix-product bound at large D, and the dask overhead.
+
+Run (table in benchmarks/README.md):
+
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=2 python -m pytest benchmarks/bench_reductions.py \
+        --benchmark-enable --benchmark-columns=min,mean,rounds --benchmark-sort=name
+
+With ``--benchmark-disable`` (as in CI) every case runs once on sizes 20x smaller, as a smoke test.
+Each benchmark stores ``pairs_per_s`` (query-point pairs per second) in ``extra_info``;
+``python benchmarks/bench_reductions.py table .benchmarks/.../*.json`` prints the README table.
+The streaming peak-memory measurement (m = n = 1e6) is ``python benchmarks/bench_reductions.py memory``.
+"""
+import importlib.util
+import json
+import resource
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from opdiff.reductions import gaussian_reduction
+
+HAS_KEOPS = importlib.util.find_spec("pykeops") is not None
+HAS_DASK = importlib.util.find_spec("distributed") is not None
+
+
+def _sizes(benchmark, m, n):
+    """Full sizes when benchmarking, 20x fewer pairs in smoke mode (``--benchmark-disable``)."""
+    if getattr(benchmark, "disabled", False):
+        return max(1, m // 5), max(1, n // 4)
+    return m, n
+
+
+def _data(m, n, dim, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    # data and queries on the same scale, bandwidth 1: a typical DKS query at moderate noise
+    return rng.normal(size=(m, dim)).astype(dtype), rng.normal(size=(n, dim)).astype(dtype)
+
+
+def _run(benchmark, function, m, n, rounds=3):
+    function()  # warm-up: compilation (Numba, KeOps) and caches stay out of the timings
+    result = benchmark.pedantic(function, rounds=rounds, iterations=1)
+    benchmark.extra_info.update(m=m, n=n, pairs=m * n)
+    if not getattr(benchmark, "disabled", False):
+        benchmark.extra_info["pairs_per_s"] = m * n / benchmark.stats.stats.min
+    return result
+
+
+SMALL_BACKENDS = ["numba", "numpy"] + (["keops"] if HAS_KEOPS else [])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("backend", SMALL_BACKENDS)
+def test_small_dim(benchmark, backend, dtype):
+    """d = 3, m = n = 20,000."""
+    benchmark.group = f"d=3 m=n=20000 {np.dtype(dtype).name}"
+    m, n = _sizes(benchmark, 20_000, 20_000)
+    queries, points = _data(m, n, 3, dtype)
+    result = _run(benchmark, lambda: gaussian_reduction(queries, points, backend=backend), m, n,
+                  rounds=1 if backend == "numpy" else 3)
+    assert np.all(np.isfinite(result.log_sum)) and result.mean.dtype == dtype
+
+
+LARGE_CASES = [(64, 2_000, 20_000), (3072, 256, 10_000)]
+LARGE_BACKENDS = ["numba", "numpy", "matmul", "matmul_x2"] + (["keops"] if HAS_KEOPS else [])
+
+
+def _matmul(queries, points, twice):
+    """The bare matrix product of the same sizes (and, for ``twice``, the weighted-mean product too)."""
+    inner = queries @ points.T
+    return inner @ points if twice else inner
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("backend", LARGE_BACKENDS)
+@pytest.mark.parametrize("dim,m,n", LARGE_CASES, ids=[f"d{d}" for d, _, _ in LARGE_CASES])
+def test_large_dim(benchmark, dim, m, n, backend, dtype):
+    """d = 64 (m = 2,000, n = 20,000) and d = 3072 (m = 256, n = 10,000) against the matmul bound."""
+    if backend == "keops" and dtype == np.float64:
+        pytest.skip("KeOps CPU at large D: float32 only (one compile per case, minutes in float64)")
+    benchmark.group = f"d={dim} m={m} n={n} {np.dtype(dtype).name}"
+    m, n = _sizes(benchmark, m, n)
+    queries, points = _data(m, n, dim, dtype)
+    if backend.startswith("matmul"):
+        function = lambda: _matmul(queries, points, backend == "matmul_x2")  # noqa: E731
+    else:
+        function = lambda: gaussian_reduction(queries, points, backend=backend)  # noqa: E731
+    _run(benchmark, function, m, n, rounds=1 if backend == "keops" else 3)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    if not HAS_DASK:
+        pytest.skip("dask.distributed is not installed")
+    import distributed
+
+    from opdiff.reductions import set_dask_client
+
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=40)
+    client = distributed.Client(cluster)
+    set_dask_client(client)
+    yield client
+    set_dask_client(None)
+    client.close()
+    cluster.close()
+
+
+@pytest.mark.parametrize("backend", ["dask", "numba"])
+def test_dask_overhead(benchmark, backend, request):
+    """Largest pytest case (d = 3, m = n = 20,000, float64): dask LocalCluster vs one process."""
+    if backend == "dask":
+        request.getfixturevalue("dask_client")
+    benchmark.group = "dask: d=3 m=n=20000 float64"
+    m, n = _sizes(benchmark, 20_000, 20_000)
+    queries, points = _data(m, n, 3, np.float64)
+    _run(benchmark, lambda: gaussian_reduction(queries, points, backend=backend), m, n)
+
+
+# ---- scripts: peak memory and the README table ----------------------------------------------------
+def measure_memory(m=1_000_000, n=1_000_000, dim=3, dtype=np.float32, backend="numba"):
+    """Peak memory of one streaming reduction: tracemalloc (NumPy allocations) and max RSS."""
+    queries, points = _data(min(m, 1000), min(n, 1000), dim, dtype)
+    gaussian_reduction(queries, points, backend=backend)  # compile / import outside the measurement
+    queries, points = _data(m, n, dim, dtype)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    tracemalloc.start()
+    start = time.perf_counter()
+    result = gaussian_reduction(queries, points, backend=backend)
+    elapsed = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert np.all(np.isfinite(result.log_sum))
+    input_mb = (queries.nbytes + points.nbytes) / 2**20
+    print(f"m={m} n={n} d={dim} {np.dtype(dtype).name} backend={backend}: {elapsed:.1f} s, "
+          f"{m * n / elapsed:.3g} pairs/s; inputs {input_mb:.0f} MiB; tracemalloc peak during the call "
+          f"{peak / 2**20:.0f} MiB; max RSS {rss_before:.0f} MiB before the call, {rss_after:.0f} MiB after")
+
+
+def print_table(paths):
+    """Markdown rows (group, name, min time, pairs/s) from pytest-benchmark JSON files."""
+    rows = []
+    for path in paths:
+        with open(path) as handle:
+            for bench in json.load(handle)["benchmarks"]:
+                info = bench.get("extra_info", {})
+                rows.append((bench["group"], bench["name"], bench["stats"]["min"], info.get("pairs_per_s", 0.0)))
+    for group, name, seconds, rate in sorted(rows):
+        print(f"| {group} | {name} | {seconds:.4f} | {rate:.3g} |")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["memory"]:
+        size = int(float(sys.argv[2])) if len(sys.argv) > 2 else 1_000_000
+        measure_memory(m=size, n=size)
+    elif sys.argv[1:2] == ["table"]:
+        print_table(sys.argv[2:])
+    else:
+        print(__doc__)
