@@ -39,6 +39,19 @@ class IsotropicVEMixture:
         return self.means[k] + self.stds[k, None] * rng.standard_normal((n, self.dim))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def single_threaded_blas():
+    """The sampler tests work on tiny matrices (2 x 2 to 8 x 8 expm, 2-D mixtures); a multi-threaded BLAS
+    on a loaded machine makes each such call ~200x slower (scipy expm of a 2 x 2: 25 ms vs 0.1 ms)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # speed only: results do not depend on it
+        yield
+        return
+    with threadpool_limits(1):
+        yield
+
+
 @pytest.fixture
 def mixture():
     return IsotropicVEMixture([0.5, 0.3, 0.2], [[-2.0, 0.0], [2.0, 1.0], [0.0, 2.5]], [0.5, 0.4, 0.6])

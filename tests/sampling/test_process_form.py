@@ -192,3 +192,29 @@ def test_log_snr_grid_in_process_time(library_mixture):
     out = S.sample_probability_flow(lambda x, t: library_mixture.score(x, t, process), np.zeros((3, 2)),
                                     np.clip(times, 1e-3, 1.0), process=process, method="euler")
     assert out.nfe == 10 and np.all(np.isfinite(out.x))
+
+
+@pytest.mark.parametrize("method,order", [("euler", 1), ("heun", 2)])
+def test_process_time_pf_ode_orders(library_mixture, mixture, method, order):
+    """VP in its own time: error at t_min against the VE-form DOP853 solve (mapped back by a(t)) decays at
+    the method's order. CLD (no VE form): successive differences |x_N - x_2N| decay at the same order."""
+    process = VPSDE()
+    rng = np.random.default_rng(6)
+    x_T = process.sample(library_mixture.sample(6, rng), 1.0, rng=rng)
+    t_min = 0.05
+    ve = S.VEDenoiser(process, lambda x, t: library_mixture.score(x, t, process))
+    reference = S.reference_solution(mixture, ve.to_ve(x_T, 1.0), float(ve.sigmas(1.0)), float(ve.sigmas(t_min)))
+    steps = [40, 80, 160]
+    errors = []
+    for n in steps:
+        out = S.sample_probability_flow(ve.model, x_T, S.uniform_grid(n, t_min, 1.0), process=process, method=method)
+        errors.append(np.abs(ve.to_ve(out.x, t_min) - reference).max())
+    slope = -np.polyfit(np.log(steps), np.log(errors), 1)[0]
+    cld = StationaryLinearSDE.cld()
+    z_T = cld.sample(library_mixture.sample(6, rng), 1.0, rng=rng)
+    score = lambda x, t: library_mixture.score(x, t, cld)  # noqa: E731
+    ends = [S.sample_probability_flow(score, z_T, S.uniform_grid(n, t_min, 1.0), process=cld, method=method).x
+            for n in (40, 80, 160)]
+    cld_slope = np.log2(np.abs(ends[1] - ends[0]).max() / np.abs(ends[2] - ends[1]).max())
+    print(f"{method}: VP slope {slope:.2f}, CLD slope {cld_slope:.2f}")
+    assert abs(slope - order) < 0.2 and abs(cld_slope - order) < 0.2  # pre-asymptotic bias O(1/N)
