@@ -1,7 +1,7 @@
 """Build notebooks/05_ode_sampling_geometry.ipynb (outputs cleared): ``python notebooks/build_05.py``."""
 import pathlib
 
-import nbformat
+from _nbbuild import write_notebook
 
 CELLS = [
     ("md", r"""# 05 Geometry of ODE sampling: annealed mean shift
@@ -99,14 +99,7 @@ for label, grid in (("EDM rho=7", edm), ("GITS", gits)):
 
 
 def build(path=None):
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for kind, source in CELLS:
-        cell = nbformat.v4.new_markdown_cell(source) if kind == "md" else nbformat.v4.new_code_cell(source)
-        notebook.cells.append(cell)
-    path = pathlib.Path(path or pathlib.Path(__file__).with_name("05_ode_sampling_geometry.ipynb"))
-    nbformat.write(notebook, str(path))
-    return path
+    return write_notebook(CELLS, path or pathlib.Path(__file__).with_name("05_ode_sampling_geometry.ipynb"))
 
 
 if __name__ == "__main__":
