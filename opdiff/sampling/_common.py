@@ -36,6 +36,8 @@ def check_times(times, name="times"):
 
 def check_start(x, name="x"):
     """Validate starting points ``(n, *shape)`` (finite, float32 kept, everything else float64)."""
+    if getattr(x, "ndim", None) is None or x.ndim < 2:
+        x = check_points(x, name, ndim=2)  # raises a ValueError naming the expected shape
     x = check_points(x, name, ndim=None)
     if x.ndim < 2:
         raise ValueError(f"{name}: expected points of shape (n, d) or (n, *shape), got shape {tuple(x.shape)}")

@@ -113,6 +113,8 @@ def gits_schedule(denoiser, x, n_steps, *, teacher_sigmas=None, coeff=1.15, cost
         if teacher_sigmas is None:
             teacher_sigmas = edm_sigmas(60, append_zero=False)
         teacher = sample_ipndm(denoiser, x, teacher_sigmas)
+    if teacher.sigmas is None or teacher.denoised is None:
+        raise ValueError("teacher: expected a VE-form Trajectory with sigmas and a denoising trajectory")
     sigmas = np.asarray(teacher.sigmas, dtype=np.float64)
     n_teacher = len(sigmas) - 1
     if not isinstance(n_steps, numbers.Integral) or not 1 <= n_steps <= n_teacher:
