@@ -79,3 +79,24 @@ def test_bad_inputs():
         S.nearest_neighbour(np.zeros((2, 3)), np.zeros((4, 2)))
     with pytest.raises(TypeError, match="trajectory"):
         S.noise_end_cosine(np.zeros((4, 3, 2)))
+
+
+def test_invariance_under_rigid_motions():
+    """Chord deviation, distance to the end, curvature and the projection error do not change under a
+    rotation plus translation of the whole trajectory (property test over random trajectories)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=25, deadline=None)
+    @given(st.integers(0, 2**31 - 1), st.integers(3, 9), st.integers(2, 6))
+    def check(seed, length, dim):
+        rng = np.random.default_rng(seed)
+        points = rng.standard_normal((length, 3, dim))
+        rotation, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+        moved = points @ rotation.T + rng.standard_normal(dim)
+        for function in (S.chord_deviation, S.distance_to_end, S.discrete_curvature, S.projection_error):
+            np.testing.assert_allclose(function(moved), function(points), rtol=1e-8, atol=1e-9)
+        error = S.projection_error(points)
+        assert np.all((error >= 0) & (error <= 1))
+
+    check()
