@@ -1,10 +1,14 @@
 """Exact transitions of time-rescaled linear SDEs ``dz = beta(t) F0 z dt + sqrt(beta(t)) G0 dW``.
 
 With ``tau = int_s^t beta``, the transition is ``z_t | z_s ~ N(Phi z_s, Phi Sigma_s Phi^T + Q)`` with
-``Phi = expm(tau F0)`` and ``Q = int_0^tau e^{u F0} G0 G0^T e^{u F0^T} du``. ``Q`` comes from the
-Van Loan block exponential; for small ``tau ||F0||`` it is summed as its Taylor series instead,
-because Van Loan's absolute error (~eps) swamps covariances that vanish like ``tau^3``
-(the position block of critically damped Langevin).
+``Phi = expm(tau F0)`` and ``Q = int_0^tau e^{u F0} G0 G0^T e^{u F0^T} du``.
+
+``Q`` is computed by scaling and squaring: the Taylor series at ``tau / 2^k`` (where
+``tau ||F0|| / 2^k`` is small, so every entry, including those vanishing like ``tau^3`` in the
+position block of critically damped Langevin, keeps relative precision), then ``k`` doublings
+``Q(2u) = Q(u) + Phi(u) Q(u) Phi(u)^T``, which only add positive semi-definite terms. The Van Loan
+block exponential (:func:`van_loan_covariance`) is kept as an independent route: its absolute error
+grows like ``eps ||expm(-tau F0)||`` and loses digits for fast-mixing drifts at large ``tau``.
 """
 import numpy as np
 from scipy.linalg import expm
@@ -56,6 +60,18 @@ def series_covariance(F0, GGT0, tau):
     return 0.5 * (total + total.T)
 
 
+def squaring_covariance(F0, GGT0, tau):
+    """``(Phi, Q)`` by the series at ``tau / 2^k`` and ``k`` doublings ``Q(2u) = Q(u) + Phi(u) Q(u) Phi(u)^T``."""
+    norm = np.linalg.norm(F0, 2)
+    doublings = 0 if tau * norm < SERIES_THRESHOLD else int(np.ceil(np.log2(tau * norm / SERIES_THRESHOLD)))
+    step = tau / 2.0**doublings
+    Phi, Q = expm(step * F0), series_covariance(F0, GGT0, step)
+    for _ in range(doublings):
+        Q = Q + Phi @ Q @ Phi.T
+        Phi = Phi @ Phi
+    return Phi, 0.5 * (Q + Q.T)
+
+
 def linear_sde_transition(F0, GGT0, tau, initial_cov=None):
     """Exact ``(Phi, Sigma)`` of ``dz = F0 z du + G0 dW`` run for time ``tau`` from ``N(z_0, initial_cov)``.
 
@@ -79,13 +95,9 @@ def linear_sde_transition(F0, GGT0, tau, initial_cov=None):
     taus = np.atleast_1d(np.asarray(tau, dtype=np.float64))
     if np.any(taus < 0) or not np.all(np.isfinite(taus)):
         raise ValueError(f"tau: expected finite non-negative integrated times, got {tau}")
-    norm = np.linalg.norm(F0, 2)
     Phis, Sigmas = [], []
     for value in taus:
-        if value * norm < SERIES_THRESHOLD:
-            Phi, Q = expm(value * F0), series_covariance(F0, GGT0, value)
-        else:
-            Phi, Q = van_loan_covariance(F0, GGT0, value)
+        Phi, Q = squaring_covariance(F0, GGT0, value)
         if initial_cov is not None:
             Q = Q + Phi @ initial_cov @ Phi.T
         Phis.append(Phi)

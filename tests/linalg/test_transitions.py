@@ -85,3 +85,20 @@ def test_bad_tau():
         linear_sde_transition(CLD_F, CLD_GGT, -0.1)
     with pytest.raises(ValueError, match="tau: expected finite non-negative"):
         linear_sde_transition(CLD_F, CLD_GGT, [0.1, np.nan])
+
+
+@pytest.mark.parametrize("tau", [0.01, 1.0, 5.0, 20.0])
+def test_squaring_is_accurate_for_fast_mixing_drifts_at_large_tau(tau):
+    """Against the stationary closed form Q = S - Phi S Phi^T (S solves the Lyapunov equation).
+
+    Van Loan loses every digit here by tau = 20 (its blocks grow like exp(6 tau)); scaling and
+    squaring only adds PSD terms, so the relative error stays at a few ulps per doubling.
+    """
+    from scipy.linalg import expm, solve_continuous_lyapunov
+
+    F = 3.0 * np.array([[0.0, 1.0], [-1.0, -2.0]])
+    GGT = np.diag([0.0, 12.0])
+    stationary = solve_continuous_lyapunov(F, -GGT)
+    Phi, Q = linear_sde_transition(F, GGT, tau)
+    reference = stationary - expm(tau * F) @ stationary @ expm(tau * F).T
+    assert np.abs(Q - reference).max() <= 1e-13 * np.abs(reference).max()
