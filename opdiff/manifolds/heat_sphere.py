@@ -74,6 +74,11 @@ def series_terms(s_min, n, tol=DEFAULT_TOL):
     return int(below[0]) + 2 if below.size else l_max
 
 
+def series_floor(tol=DEFAULT_TOL):
+    """Relative rounding floor of the series: ``max(tol, 1e4 eps)`` times the sum of absolute terms."""
+    return max(tol, 1e4 * np.finfo(np.float64).eps)
+
+
 def _cot_differences(theta, xp):
     """``B = 1/theta^2 - cot(theta)/theta`` and ``B'/theta``, stable at small angles."""
     t2 = theta * theta
@@ -138,7 +143,7 @@ def _series(theta, s, n, tol, xp):
 
 def _series_with_floor(theta, s, n, tol, xp):
     total, slope, absolute = _series(theta, s, n, tol, xp)
-    floor = max(tol, 1e4 * np.finfo(np.float64).eps) * absolute
+    floor = series_floor(tol) * absolute
     reliable = total > floor
     log_p = xp.log(xp.where(reliable, total, 1.0))
     g = slope / xp.where(reliable, total, 1.0)

@@ -9,7 +9,7 @@ from ..backend import as_generator, check_positive, get_namespace
 from .base import Manifold
 from .heat_circle import DEFAULT_TOL as CIRCLE_TOL
 from .heat_circle import circle_log_heat_kernel, wrap_angle
-from .heat_sphere import DEFAULT_TOL, sphere_area, sphere_log_heat_kernel
+from .heat_sphere import DEFAULT_TOL, series_floor, series_terms, sphere_area, sphere_log_heat_kernel, switch_time
 
 _SAMPLING_NODES = 2049  # angular grid of the inverse CDF (Simpson + monotone cubic: CDF error < 1e-8)
 
@@ -128,6 +128,27 @@ class Hypersphere(Manifold):
             c = xp.sum(x64 * y64, axis=-1)
             grad = g[..., None] * (y64 - c[..., None] * x64)
         return log_p.astype(dtype, copy=False), grad.astype(dtype, copy=False)
+
+    def pairwise_log_heat_kernel(self, x, y, s, gradient=False):
+        """All pairs ``log p_s(x_j, y_i)`` ``(m, n)`` (and gradients in ``x_j`` ``(m, n, D)``).
+
+        NumPy inputs on ``S^n``, ``n >= 2``: one fused Numba pass (:mod:`opdiff.manifolds._sphere_numba`);
+        otherwise (CuPy, the circle) the array-generic formulas of the base class.
+        """
+        xp = get_namespace(x, y)
+        if self.dim == 1 or xp is not np:
+            return super().pairwise_log_heat_kernel(x, y, s, gradient)
+        from ._sphere_numba import pairwise_sphere_kernel
+
+        s = np.asarray(s, dtype=np.float64)
+        switch = {"auto": switch_time(self.dim, self.tol), "series": 0.0, "short_time": np.inf}[self.method]
+        series_times = s[s >= switch]
+        n_terms = series_terms(float(series_times.min()), self.dim, self.tol) if series_times.size else 0
+        log_p, grad = pairwise_sphere_kernel(x, y, s, self.dim, n_terms, switch, 1.0 / self.volume(),
+                                             series_floor(self.tol), gradient)
+        if gradient:
+            return log_p.astype(x.dtype, copy=False), grad.astype(x.dtype, copy=False)
+        return log_p.astype(x.dtype, copy=False)
 
     def angular_inverse_cdf(self, s):
         """Inverse CDF ``u -> theta`` of the geodesic distance travelled in heat time ``s`` (``n >= 2``).

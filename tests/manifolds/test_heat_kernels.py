@@ -234,3 +234,23 @@ def test_bad_arguments():
         circle_log_heat_kernel(np.zeros(2), 0.1, method="magic")
     with pytest.raises(ValueError, match="method"):
         Hypersphere(2, method="image")
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_fused_numba_pairs_match_the_array_generic_formulas(n):
+    from opdiff.manifolds import Manifold
+
+    sphere = Hypersphere(n)
+    rng = np.random.default_rng(7)
+    x, y = sphere.random_uniform(40, rng), sphere.random_uniform(30, rng)
+    for s in (0.001, switch_time(n), 0.02, 0.3, np.geomspace(1e-3, 2.0, 30)[None, :]):
+        fused, fused_grad = sphere.pairwise_log_heat_kernel(x, y, s, gradient=True)
+        generic, generic_grad = Manifold.pairwise_log_heat_kernel(sphere, x, y, s, gradient=True)
+        peak = np.exp(sphere_log_heat_kernel(np.zeros(1), np.min(s), n)[0][0])
+        # same formulas; they may differ only where the series hits its rounding floor (values
+        # below ~1e-8 of the peak), so compare kernels against the peak and gradients where it matters
+        assert np.max(np.abs(np.exp(fused) - np.exp(generic))) <= 1e-12 * peak
+        big = generic > np.log(1e-6 * peak)
+        # cancellation in the series: eps * sum|terms| / value <= 1e-16 * 1e6 where p >= 1e-6 peak
+        np.testing.assert_allclose(fused[big], generic[big], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(fused_grad[big], generic_grad[big], rtol=1e-10, atol=1e-10)
