@@ -52,6 +52,6 @@ def single_threaded_blas():
         yield
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mixture():
     return IsotropicVEMixture([0.5, 0.3, 0.2], [[-2.0, 0.0], [2.0, 1.0], [0.0, 2.5]], [0.5, 0.4, 0.6])

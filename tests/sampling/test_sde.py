@@ -54,10 +54,7 @@ def test_same_seed_same_samples(mixture):
 
 
 @pytest.fixture(scope="module")
-def sde_problem():
-    from conftest import IsotropicVEMixture
-
-    mixture = IsotropicVEMixture([0.5, 0.3, 0.2], [[-2.0, 0.0], [2.0, 1.0], [0.0, 2.5]], [0.5, 0.4, 0.6])
+def sde_problem(mixture):
     rng = np.random.default_rng(5)
     n = 600
     null = [mmd_squared(mixture.sample(n, rng), mixture.sample(n, rng), bandwidth=1.0) for _ in range(40)]

@@ -25,10 +25,7 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def problem():
-    from conftest import IsotropicVEMixture
-
-    mixture = IsotropicVEMixture([0.5, 0.3, 0.2], [[-2.0, 0.0], [2.0, 1.0], [0.0, 2.5]], [0.5, 0.4, 0.6])
+def problem(mixture):
     x0 = SIGMA_MAX * np.random.default_rng(0).standard_normal((16, 2))
 
     def rhs(u, y):
