@@ -112,6 +112,9 @@ def test_cld_probability_flow_and_reverse_sde(library_mixture, null_level):
     ode = S.sample_probability_flow(score, start, times, process=process, method="heun")
     sde = S.sample_reverse_sde(score, start, times, process=process, rng=4)
     assert ode.samples.shape == (101, N_SAMPLES, 4) and ode.denoised.shape == (100, N_SAMPLES, 2)
+    # Tweedie through Phi^{-1}(z + Sigma score) equals the mixture's exact posterior mean of the data
+    np.testing.assert_allclose(ode.denoised[50], library_mixture.denoise(ode.samples[50], times[50], process),
+                               atol=1e-8)
     for name, result in (("ode", ode), ("sde", sde)):
         value = mmd_squared(process.project(result.x), target, bandwidth=BANDWIDTH)
         print(f"CLD {name}: MMD^2 = {value:.2e}, null level = {null_level:.2e}")
