@@ -14,6 +14,7 @@ data enter. ``alpha(t) = (A_t + ridge I)^{-1} b_t`` is solved in closed form on 
 times (block by block for per-coordinate bases) and interpolated (cubic spline in ``log t``) between
 grid points; times off the grid are solved exactly.
 """
+import contextlib
 import warnings
 
 import numpy as np
@@ -26,6 +27,19 @@ from .losses import LinearScoreModel
 
 class IllConditionedWarning(UserWarning):
     """The OISM linear system ``A_t + ridge I`` is ill conditioned (condition number in the message)."""
+
+
+class DivergedFlowWarning(UserWarning):
+    """Probability-flow trajectories left every bounded region (their log-density is reported as -inf)."""
+
+
+def _small_blas():
+    """Single-threaded BLAS for batches of small dense solves (threads only add overhead there)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
 
 
 def _progress(iterable, progress, total=None, desc=None):
@@ -79,7 +93,9 @@ class OISM:
         self.process = process
         self.basis = basis
         self.ridge = check_positive(ridge, "ridge", strict=False)
-        self.shrinkage = check_choice(shrinkage, "shrinkage", (None, "james-stein"))
+        if shrinkage is not None:
+            check_choice(shrinkage, "shrinkage", ("james-stein",))
+        self.shrinkage = shrinkage
         self.t_max = check_positive(process.t_max if t_max is None else t_max, "t_max")
         if int(n_grid) != n_grid or n_grid < 4:
             raise ValueError(f"n_grid: expected an integer >= 4, got {n_grid}")
@@ -160,11 +176,21 @@ class OISM:
         b = self.basis.linear_term(means, t)
         B = A.shape[-1]
         A = A + self.ridge * np.eye(B)
-        w, V = np.linalg.eigh(A)
-        w_max = w[..., -1]
-        floor = w_max * B * np.finfo(np.float64).eps
-        cond = np.where(w[..., 0] > floor, w_max / np.maximum(w[..., 0], floor), np.inf)
-        worst = float(np.max(cond))
+        with _small_blas():
+            w = np.linalg.eigvalsh(A)
+            w_max = w[..., -1]
+            floor = w_max * B * np.finfo(np.float64).eps
+            cond = np.where(w[..., 0] > floor, w_max / np.maximum(w[..., 0], floor), np.inf)
+            worst = float(np.max(cond))
+            if np.isfinite(worst):
+                L = np.linalg.cholesky(A)
+                y = np.linalg.solve(L, b[..., None])
+                coef = np.linalg.solve(np.swapaxes(L, -1, -2), y)[..., 0]
+            else:  # singular directions: minimum-norm (pseudo-inverse) solution
+                w, V = np.linalg.eigh(A)
+                keep = w > floor[..., None]
+                inv_w = np.where(keep, 1.0 / np.where(keep, w, 1.0), 0.0)
+                coef = np.einsum("tgab,tgb->tga", V, inv_w * np.einsum("tgba,tgb->tga", V, b))
         if worst > self.condition_warn:
             at = np.unravel_index(int(np.argmax(cond)), cond.shape)
             msg = (f"OISM: A_t + ridge I is ill conditioned: condition number {worst:.3g} at t={t[at[0]]:.4g} "
@@ -172,8 +198,6 @@ class OISM:
             msg += ("singular directions are dropped (pseudo-inverse); " if not np.isfinite(worst) else "")
             msg += "increase ridge or reduce the basis"
             warnings.warn(msg, IllConditionedWarning, stacklevel=3)
-        inv_w = np.where(w > floor[..., None], 1.0 / np.where(w > floor[..., None], w, 1.0), 0.0)
-        coef = np.einsum("tgab,tgb->tga", V, inv_w * np.einsum("tgba,tgb->tga", V, b))
         if not np.all(np.isfinite(coef)):
             raise FloatingPointError(f"OISM: non-finite coefficients (condition number {worst:.3g})")
         return coef.reshape(len(t), -1), cond
@@ -259,15 +283,31 @@ class OISM:
             dv = tt * self.velocity_divergence(xs, tt) if with_divergence else 0.0
             return v, dv
 
-        for i in _progress(range(int(n_steps)), progress, total=int(n_steps), desc=desc):
-            h = u[i + 1] - u[i]
-            k1, l1 = rhs(x, u[i])
-            k2, l2 = rhs(self.basis.project(x + 0.5 * h * k1), u[i] + 0.5 * h)
-            k3, l3 = rhs(self.basis.project(x + 0.5 * h * k2), u[i] + 0.5 * h)
-            k4, l4 = rhs(self.basis.project(x + h * k3), u[i + 1])
-            x = self.basis.project(x + h * (k1 + 2 * k2 + 2 * k3 + k4) / 6.0)
-            ell = ell + h * (l1 + 2 * l2 + 2 * l3 + l4) / 6.0
-        return x, ell
+        alive = np.ones(x.shape[0], dtype=bool)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i in _progress(range(int(n_steps)), progress, total=int(n_steps), desc=desc):
+                h = u[i + 1] - u[i]
+                xa = x[alive]
+                k1, l1 = rhs(xa, u[i])
+                k2, l2 = rhs(self.basis.project(xa + 0.5 * h * k1), u[i] + 0.5 * h)
+                k3, l3 = rhs(self.basis.project(xa + 0.5 * h * k2), u[i] + 0.5 * h)
+                k4, l4 = rhs(self.basis.project(xa + h * k3), u[i + 1])
+                x_new = self.basis.project(xa + h * (k1 + 2 * k2 + 2 * k3 + k4) / 6.0)
+                ell_new = ell[alive] + h * (l1 + 2 * l2 + 2 * l3 + l4) / 6.0
+                ok = np.all(np.isfinite(x_new), axis=1) & np.isfinite(ell_new) & (np.abs(x_new).max(1) < 1e8)
+                idx = np.flatnonzero(alive)
+                x[idx[ok]], ell[idx[ok]] = x_new[ok], ell_new[ok]
+                alive[idx[~ok]] = False
+                if not alive.any():
+                    break
+        return x, ell, alive
+
+    def _diverged(self, alive, what):
+        n_bad = int((~alive).sum())
+        if n_bad:
+            warnings.warn(f"OISM.{what}: the probability-flow ODE diverged for {n_bad} of {alive.size} points "
+                          "(the spectral score is unreliable far from the data; reduce the basis or raise ridge)",
+                          DivergedFlowWarning, stacklevel=3)
 
     def log_density(self, x, t, n_steps=64, progress=False):
         """``log rho_t(x)`` through the probability-flow ODE and the instantaneous change of variables.
@@ -284,14 +324,16 @@ class OISM:
         Returns
         -------
         (n,) array
+            ``-inf`` (with a :class:`DivergedFlowWarning`) where the flow diverged.
         """
         check_fitted(self, "moment_means_")
         x = np.array(self.basis.check_points(x), dtype=np.float64)
         t = float(check_time(t, "t", 0.0, self.t_max))
         if np.ndim(t) or t >= self.t_max:
             raise ValueError(f"t: expected a float in (0, {self.t_max}), got {t}")
-        xT, ell = self._flow(x, t, self.t_max, n_steps, True, progress, "log-density")
-        return self.basis.invariant_logpdf(xT) + ell
+        xT, ell, alive = self._flow(x, t, self.t_max, n_steps, True, progress, "log-density")
+        self._diverged(alive, "log_density")
+        return np.where(alive, self.basis.invariant_logpdf(xT) + ell, -np.inf)
 
     def sample(self, n, rng=None, t_end=None, n_steps=64, progress=False):
         """Draw ``n`` points: start from ``mu`` at ``t_max``, integrate the probability-flow ODE to ``t_end``.
@@ -312,7 +354,11 @@ class OISM:
             raise ValueError(f"n: expected a positive integer, got {n}")
         t_end = self.t_grid_[0] if t_end is None else float(check_time(t_end, "t_end", 0.0, self.t_max))
         x = self.basis.sample_invariant(int(n), as_generator(rng))
-        return self._flow(x, self.t_max, t_end, n_steps, False, progress, "sample")[0]
+        x, _, alive = self._flow(x, self.t_max, t_end, n_steps, False, progress, "sample")
+        if not alive.all():
+            raise FloatingPointError(f"OISM.sample: the probability-flow ODE diverged for {int((~alive).sum())} "
+                                     f"of {n} samples; reduce the basis, raise ridge or use more steps")
+        return x
 
 
 def james_stein(means, variances, n_samples, constant):
