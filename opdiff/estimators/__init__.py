@@ -3,3 +3,6 @@ from .kernel_smoother import DiffusionKernelSmoother
 
 __all__ = ["DiffusionKernelSmoother"]
 # Other estimators register below (one import line each).
+from .oism import OISM, IllConditionedWarning, ResidualScore  # noqa: E402
+from . import losses, control_variates  # noqa: E402
+__all__ += ["OISM", "ResidualScore", "IllConditionedWarning", "losses", "control_variates"]

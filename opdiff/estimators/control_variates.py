@@ -5,7 +5,10 @@ For an eigenfunction ``g`` of the generator, ``L g = lambda g``, the semigroup a
 
     Z_g = g(X_t) - exp(lambda t) g(X_0)
 
-has mean zero under every forward pair ``(X_0, X_t)``, whatever the data law. Subtracting
+has mean zero under every forward pair ``(X_0, X_t)``, whatever the data law, and so has
+``f(X_0) Z_g`` for any function ``f`` of the start (condition on ``X_0``); with a ``multiplier_basis``
+the controls are ``{Z_g} U {f_j(X_0) Z_g}``, which also capture the cross terms between ``X_0`` and
+``X_t`` of the DSM integrand. Subtracting
 ``beta^T Z`` with the optimal ``beta = Cov(Z)^{-1} Cov(Z, Y)`` from per-sample loss (or gradient)
 terms ``Y`` leaves the expectation unchanged and divides the variance by
 ``1 / (1 - R^2)``, ``R^2`` the squared multiple correlation of ``Y`` on ``Z``.
@@ -120,16 +123,19 @@ class OperatorControlVariates:
     basis : opdiff.spectral.EigenBasis
         Eigenfunctions of the forward process's generator (its eigenvalues must match the process:
         e.g. ``Hermite(d, K, theta)`` for ``OrnsteinUhlenbeck(theta)``).
+    multiplier_basis : EigenBasis or object with ``values(x0) -> (n, m)``, optional
+        Functions ``f_j`` of the start multiplying each ``Z_g`` (the constant is always included).
     split : bool
         See :func:`apply_control_variates`.
     """
 
-    def __init__(self, basis, split=False):
+    def __init__(self, basis, multiplier_basis=None, split=False):
         self.basis = basis
+        self.multiplier_basis = multiplier_basis
         self.split = bool(split)
 
     def values(self, x0, xt, t):
-        """Control variates ``(n, n_basis)`` for forward pairs ``(x0, xt)`` at time ``t`` (float or ``(n,)``)."""
+        """Control variates ``(n, n_basis (1 + m))`` for forward pairs ``(x0, xt)`` at time ``t`` (float or ``(n,)``)."""
         x0 = check_points(x0, "x0", dim=self.basis.dim)
         xt = check_points(xt, "xt", dim=self.basis.dim)
         if xt.shape[0] != x0.shape[0]:
@@ -137,7 +143,11 @@ class OperatorControlVariates:
         lam = np.tile(np.asarray(self.basis.eigenvalues), self.basis.n_blocks)
         t = np.asarray(t, dtype=np.float64)
         decay = np.exp(lam * (t[:, None] if t.ndim == 1 else t))
-        return self.basis.values(xt) - decay * self.basis.values(x0)
+        Z = self.basis.values(xt) - decay * self.basis.values(x0)
+        if self.multiplier_basis is None:
+            return Z
+        F = np.asarray(self.multiplier_basis.values(x0))
+        return np.concatenate([Z, (F[:, :, None] * Z[:, None, :]).reshape(Z.shape[0], -1)], axis=1)
 
     def correct(self, estimate, x0, xt, t):
         """Apply the control variates to a per-sample :class:`LossEstimate` of pairs ``(x0, xt)``.
