@@ -202,6 +202,23 @@ class EigenBasis:
         raise NotImplementedError
 
 
+def check_brownian_process(process, sigma, manifold_name, dim, allow_euclidean):
+    """Shared check of Fourier / spherical-harmonic bases: Brownian motion with constant ``sigma`` on the
+    right manifold (``ManifoldBrownianMotion``), or the Euclidean ``BrownianMotion`` read periodically."""
+    name = type(process).__name__
+    manifold = getattr(process, "manifold", None)
+    if manifold is not None:
+        ok = (type(manifold).__name__ == manifold_name and getattr(manifold, "dim", None) == dim
+              and getattr(process, "schedule", "constant") == "constant")
+    else:
+        ok = allow_euclidean and name == "BrownianMotion"
+    proc_sigma = getattr(process, "sigma", None)
+    if not ok or proc_sigma is None or callable(proc_sigma) or not np.isclose(float(proc_sigma), sigma):
+        raise ValueError(
+            f"process: expected Brownian motion with constant sigma={sigma} on {manifold_name}({dim}), "
+            f"got {process!r}")
+
+
 def sparse_from_dense(dense, tol=1e-14):
     """CSR matrix of ``dense`` with entries below ``tol * max|dense|`` dropped (exact zeros in exact arithmetic)."""
     dense = np.asarray(dense)

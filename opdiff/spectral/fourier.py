@@ -31,7 +31,7 @@ def canonical_frequencies(dim, max_frequency):
     return freqs[order]
 
 
-from .base import EigenBasis  # noqa: E402
+from .base import EigenBasis, check_brownian_process  # noqa: E402
 
 
 class Fourier(EigenBasis):
@@ -188,11 +188,8 @@ class Fourier(EigenBasis):
         return as_generator(rng).uniform(-np.pi, np.pi, size=(int(n), self.dim))
 
     def check_process(self, process):
-        sigma = getattr(process, "sigma", None)
-        if type(process).__name__ != "BrownianMotion" and not getattr(process, "is_periodic", False):
-            raise ValueError(f"process: Fourier diagonalises (periodic) BrownianMotion(sigma), got {type(process).__name__}")
-        if sigma is None or callable(sigma) or not np.isclose(float(sigma), self.sigma):
-            raise ValueError(f"process: Fourier(sigma={self.sigma}) needs BrownianMotion(sigma={self.sigma}), got sigma={sigma}")
+        """Accept ``ManifoldBrownianMotion(FlatTorus(dim), sigma)`` or ``BrownianMotion(sigma)`` read on the torus."""
+        check_brownian_process(process, self.sigma, "FlatTorus", self.dim, allow_euclidean=True)
 
     def __repr__(self):
         return f"Fourier(dim={self.dim}, max_frequency={self.max_frequency}, sigma={self.sigma}, n_basis={self.n_basis})"

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from ..backend import as_generator, check_points, check_positive
-from .base import EigenBasis, sparse_from_dense
+from .base import EigenBasis, check_brownian_process, sparse_from_dense
 
 
 def _harmonic_indices(max_degree, min_degree=0):
@@ -157,10 +157,8 @@ class SphericalHarmonics(EigenBasis):
         return g / np.linalg.norm(g, axis=1, keepdims=True)
 
     def check_process(self, process):
-        sigma = getattr(process, "sigma", None)
-        if sigma is None or callable(sigma) or not np.isclose(float(sigma), self.sigma):
-            raise ValueError(f"process: SphericalHarmonics(sigma={self.sigma}) needs Brownian motion on S^2 "
-                             f"with sigma={self.sigma}, got {type(process).__name__} with sigma={sigma}")
+        """Accept ``ManifoldBrownianMotion(Hypersphere(2), sigma)`` (constant schedule)."""
+        check_brownian_process(process, self.sigma, "Hypersphere", 2, allow_euclidean=False)
 
     def __repr__(self):
         return f"SphericalHarmonics(degree={self.degree}, sigma={self.sigma}, n_basis={self.n_basis})"

@@ -6,7 +6,8 @@ from opdiff.datasets import GaussianMixture
 from opdiff.estimators.losses import (LinearScoreModel, dsm_loss, hutchinson_variance, ism_loss, operator_ism_loss,
                                       sliced_loss)
 from opdiff.estimators.oism import OISM
-from opdiff.manifolds.torus import FlatTorus
+from opdiff.manifolds import FlatTorus
+from opdiff.processes.manifold import ManifoldBrownianMotion
 from opdiff.processes import BrownianMotion, OrnsteinUhlenbeck
 from opdiff.spectral import Fourier, Hermite
 
@@ -14,18 +15,9 @@ OU = OrnsteinUhlenbeck(1.0, T=8.0)
 GM = GaussianMixture([0.5, 0.5], [[-1.0, 0.5], [1.0, -0.5]], [0.2, 0.3])
 
 
-class WrappedBrownianMotion:
-    """Periodic BM dX = sigma dW on [-pi, pi)^d for the tests: samples wrap, the DSM target is the gradient
-    of the wrapped (image-sum / theta) heat kernel of opdiff.manifolds.FlatTorus at heat time sigma^2 t / 2."""
-
-    def __init__(self, d, sigma=1.0):
-        self.torus, self.sigma = FlatTorus(d), sigma
-
-    def sample(self, x0, t, rng=None):
-        return self.torus.sample_heat_kernel(x0, 0.5 * self.sigma**2 * t, rng=rng)
-
-    def transition_score(self, xt, x0, t):
-        return self.torus.log_heat_kernel_and_gradient(xt, x0, 0.5 * self.sigma**2 * t)[1]
+def WrappedBrownianMotion(d, sigma=1.0):
+    """Periodic BM on [-pi, pi)^d: wrapped samples, DSM target = gradient of the wrapped heat kernel."""
+    return ManifoldBrownianMotion(FlatTorus(d), sigma, T=5.0)
 
 
 def quadratic_model():

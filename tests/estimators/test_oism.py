@@ -12,7 +12,9 @@ from opdiff.backend import chunk_budget
 from opdiff.datasets import GaussianMixture
 from opdiff.estimators.losses import operator_ism_loss
 from opdiff.estimators.oism import OISM, IllConditionedWarning, ResidualScore, james_stein
+from opdiff.manifolds import FlatTorus, Hypersphere
 from opdiff.processes import BrownianMotion, OrnsteinUhlenbeck
+from opdiff.processes.manifold import ManifoldBrownianMotion
 from opdiff.spectral import Fourier, Hermite, SphericalHarmonics
 
 OU = OrnsteinUhlenbeck(1.0, T=8.0)
@@ -150,8 +152,8 @@ def test_fisher_divergence_falls_with_K_on_the_torus():
     (Hermite(1, 10), OU, lambda rng: GM1.sample(500, rng)),
     (Hermite(2, 5), OU, lambda rng: GM2.sample(500, rng)),
     (Hermite(3, 4, kind="product"), OU, lambda rng: rng.normal(size=(500, 3)) * [0.5, 1.0, 2.0] + 0.3),
-    (Fourier(2, 4), BrownianMotion(1.0, T=5.0), lambda rng: wrapped_sample(500, 0.0, rng)),
-    (SphericalHarmonics(3), BrownianMotion(1.0, T=5.0),
+    (Fourier(2, 4), ManifoldBrownianMotion(FlatTorus(2), 1.0, T=5.0), lambda rng: wrapped_sample(500, 0.0, rng)),
+    (SphericalHarmonics(3), ManifoldBrownianMotion(Hypersphere(2), 1.0, T=5.0),
      lambda rng: SphericalHarmonics(1).project(rng.normal(size=(500, 3)) * 0.3 + [0, 0, 1])),
 ], ids=["hermite1d", "hermite2d", "hermite-product", "fourier", "sphere"])
 def test_oism_alpha_is_a_stationary_point_of_the_ism_loss(basis, process, data):

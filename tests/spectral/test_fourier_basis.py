@@ -59,6 +59,14 @@ def test_periodicity_and_wrapping():
 def test_process_check_and_bad_inputs():
     basis = Fourier(1, 4, sigma=0.5)
     basis.check_process(BrownianMotion(0.5))
+    from opdiff.manifolds import FlatTorus, Hypersphere
+    from opdiff.processes.manifold import ManifoldBrownianMotion
+
+    basis.check_process(ManifoldBrownianMotion(FlatTorus(1), 0.5))
+    with pytest.raises(ValueError, match="process"):
+        basis.check_process(ManifoldBrownianMotion(FlatTorus(2), 0.5))
+    with pytest.raises(ValueError, match="process"):
+        basis.check_process(ManifoldBrownianMotion(Hypersphere(1), 0.5))
     with pytest.raises(ValueError, match="process"):
         basis.check_process(BrownianMotion(1.0))
     with pytest.raises(ValueError, match="process"):

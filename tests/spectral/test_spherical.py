@@ -75,6 +75,19 @@ def test_orthonormal_by_monte_carlo():
     assert np.max(np.abs(gram - np.eye(basis.n_basis))) < 5 * 3 / np.sqrt(len(x))
 
 
+def test_process_check():
+    from opdiff.manifolds import FlatTorus, Hypersphere
+    from opdiff.processes import BrownianMotion
+    from opdiff.processes.manifold import ManifoldBrownianMotion
+
+    basis = SphericalHarmonics(2, sigma=0.5)
+    basis.check_process(ManifoldBrownianMotion(Hypersphere(2), 0.5))
+    for bad in (ManifoldBrownianMotion(Hypersphere(2), 1.0), ManifoldBrownianMotion(FlatTorus(2), 0.5, T=3.0),
+                BrownianMotion(0.5)):
+        with pytest.raises(ValueError, match="process"):
+            basis.check_process(bad)
+
+
 def test_bad_inputs():
     basis = SphericalHarmonics(2)
     with pytest.raises(ValueError, match="sphere"):
