@@ -4,6 +4,7 @@ import math
 import numpy as np
 from scipy.integrate import cumulative_simpson
 from scipy.interpolate import PchipInterpolator
+from scipy.special import roots_legendre
 
 from ..backend import as_generator, check_positive, get_namespace
 from .base import Manifold
@@ -103,6 +104,27 @@ class Hypersphere(Manifold):
 
     def volume(self):
         return sphere_area(self.dim)
+
+    def product_quadrature(self, n_theta, n_phi=None):
+        """Product quadrature on ``S^2``: Gauss-Legendre in ``cos(theta)``, trapezoid in ``phi``.
+
+        Exact for spherical harmonics of degree ``< min(2 n_theta, n_phi)``.
+
+        Returns
+        -------
+        nodes : (n_theta * n_phi, 3) array
+        weights : (n_theta * n_phi,) array
+            Summing to ``4 pi``.
+        """
+        if self.dim != 2:
+            raise ValueError(f"product_quadrature: defined on S^2, this is S^{self.dim}")
+        n_phi = 2 * int(n_theta) if n_phi is None else int(n_phi)
+        u, w = roots_legendre(int(n_theta))
+        phi = np.linspace(0.0, 2.0 * math.pi, n_phi, endpoint=False)
+        U, P = np.meshgrid(u, phi, indexing="ij")
+        r = np.sqrt(1.0 - U**2)
+        nodes = np.stack([r * np.cos(P), r * np.sin(P), U], -1).reshape(-1, 3)
+        return nodes, (w[:, None] * np.full(n_phi, 2.0 * math.pi / n_phi)[None, :]).ravel()
 
     def random_uniform(self, n, rng=None, dtype=np.float64):
         rng = as_generator(rng)

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy.special import logsumexp, roots_legendre
+from scipy.special import logsumexp
 
 from opdiff.backend import chunk_budget
 from opdiff.datasets import VonMisesFisherMixture
@@ -48,19 +48,10 @@ def test_score_is_the_riemannian_gradient_of_log_density(manifold, t):
     np.testing.assert_allclose(fd, np.sum(score * v, axis=1), rtol=1e-6, atol=1e-9 / s**1.5)
 
 
-def _s2_quadrature(n_theta=120, n_phi=240):
-    u, w = roots_legendre(n_theta)
-    phi = np.linspace(0, 2 * math.pi, n_phi, endpoint=False)
-    U, P = np.meshgrid(u, phi, indexing="ij")
-    r = np.sqrt(1 - U**2)
-    nodes = np.stack([r * np.cos(P), r * np.sin(P), U], -1).reshape(-1, 3)
-    return nodes, (w[:, None] * np.full(n_phi, 2 * math.pi / n_phi)).ravel()
-
-
 @pytest.mark.parametrize("t", [0.06, 0.5])
 def test_log_density_is_normalised_on_s2(t):
     rdks = DiffusionKernelSmoother(ManifoldBrownianMotion(Hypersphere(2))).fit(MIXTURE.sample(50, 2))
-    nodes, weights = _s2_quadrature()
+    nodes, weights = Hypersphere(2).product_quadrature(120, 240)
     # kernels of heat time >= 0.03 have negligible spectrum beyond degree 240 (exp(-240^2 0.03))
     assert abs(np.sum(weights * np.exp(rdks.log_density(nodes, t))) - 1.0) < 1e-8
 

@@ -16,7 +16,7 @@ def _points_and_tangents(manifold, seed, n=50, scale=1.0):
     x = manifold.random_uniform(n, rng)
     v = manifold.random_tangent_normal(x, rng)
     v *= scale * rng.uniform(0, 1, (n, 1)) / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-300)
-    return x, v
+    return x, manifold.to_tangent(x, v)  # re-project: rescaling a tiny projection amplifies its rounding
 
 
 @pytest.mark.parametrize("manifold", MANIFOLDS, ids=repr)
@@ -96,6 +96,17 @@ def test_volumes_and_uniform_sampling():
     assert np.all(np.abs(x.mean(0)) < 5 * math.sqrt(1 / 3 / 40000))
     assert np.all(np.abs((x**2).mean(0) - 1 / 3) < 5 * math.sqrt(4 / 45 / 40000))
     np.testing.assert_allclose(Hypersphere(2).uniform_log_density(x[:3]), -math.log(4 * math.pi))
+
+
+def test_product_quadrature_integrates_harmonics():
+    nodes, weights = Hypersphere(2).product_quadrature(10)
+    assert weights.sum() == pytest.approx(4 * math.pi, rel=1e-14)
+    np.testing.assert_allclose(np.linalg.norm(nodes, axis=1), 1.0, atol=1e-15)
+    # int x_3^2 = 4 pi / 3, int x_1^2 x_2^2 = 4 pi / 15 (degrees 2 and 4 < 2 * 10)
+    assert np.sum(weights * nodes[:, 2] ** 2) == pytest.approx(4 * math.pi / 3, rel=1e-13)
+    assert np.sum(weights * nodes[:, 0] ** 2 * nodes[:, 1] ** 2) == pytest.approx(4 * math.pi / 15, rel=1e-13)
+    with pytest.raises(ValueError, match="S\\^2"):
+        Hypersphere(3).product_quadrature(4)
 
 
 def test_euclidean_is_the_flat_reference():
