@@ -276,9 +276,10 @@ class OISM:
         """RK4 in ``u = log t`` for ``dx/dt = velocity`` (and ``d ell/dt = div velocity``)."""
         u = np.linspace(np.log(t_start), np.log(t_end), int(n_steps) + 1)
         ell = np.zeros(x.shape[0])
+        lo, hi = min(t_start, t_end), max(t_start, t_end)
 
         def rhs(xs, uu):
-            tt = float(np.exp(uu))
+            tt = min(max(float(np.exp(uu)), lo), hi)  # exp(log T) may round above T
             v = tt * self.velocity(xs, tt)
             dv = tt * self.velocity_divergence(xs, tt) if with_divergence else 0.0
             return v, dv
