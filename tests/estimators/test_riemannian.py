@@ -135,3 +135,15 @@ def test_bad_inputs():
         riemannian_log_density(process, rdks.data_, None, sphere.random_uniform(2, 0), 0.1, backend="keops")
     with pytest.raises(ValueError, match="not fitted"):
         DiffusionKernelSmoother(process).score(sphere.random_uniform(2, 0), 0.1)
+
+
+def test_float32_data_stay_float32():
+    sphere = Hypersphere(2)
+    X = MIXTURE.sample(30, 20).astype(np.float32)
+    rdks = DiffusionKernelSmoother(ManifoldBrownianMotion(sphere)).fit(X)
+    x = sphere.random_uniform(4, 21, dtype=np.float32)
+    reference = DiffusionKernelSmoother(ManifoldBrownianMotion(sphere)).fit(X.astype(np.float64))
+    for name in ("log_density", "score", "denoise"):
+        out = getattr(rdks, name)(x, 0.05)
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out, getattr(reference, name)(x.astype(np.float64), 0.05), rtol=1e-4, atol=1e-4)

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.integrate import quad
 from scipy.special import eval_legendre
 
@@ -244,3 +246,21 @@ def test_fused_numba_pairs_match_the_array_generic_formulas(n):
         # cancellation in the series: eps * sum|terms| / value <= 1e-16 * 1e6 where p >= 1e-6 peak
         np.testing.assert_allclose(fused[big], generic[big], rtol=0, atol=1e-9)
         np.testing.assert_allclose(fused_grad[big], generic_grad[big], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("manifold", [Hypersphere(2), Hypersphere(4), FlatTorus(2)], ids=repr)
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), log_s=st.floats(math.log(1e-4), math.log(20.0)))
+def test_kernel_invariants_property(manifold, seed, log_s):
+    # symmetry, finiteness (log domain: no underflow to -inf even for far pairs), tangent gradients
+    s = math.exp(log_s)
+    rng = np.random.default_rng(seed)
+    x, y = manifold.random_uniform(6, rng), manifold.random_uniform(5, rng)
+    log_xy, grad = manifold.pairwise_log_heat_kernel(x, y, s, gradient=True)
+    assert np.all(np.isfinite(log_xy)) and np.all(np.isfinite(grad))
+    np.testing.assert_allclose(log_xy, manifold.pairwise_log_heat_kernel(y, x, s).T, rtol=1e-12, atol=1e-9)
+    if isinstance(manifold, Hypersphere):
+        np.testing.assert_allclose(np.einsum("mnd,md->mn", grad, x), 0.0, atol=1e-8 * max(1.0, np.abs(grad).max()))
+    # the kernel peaks on the diagonal: p_s(x, y) <= p_s(y, y)
+    diagonal = manifold.log_heat_kernel(y, y, s)
+    assert np.all(log_xy <= diagonal[None, :] + 1e-9)
