@@ -69,10 +69,10 @@ def kernel_view(process, data, t, data_space=False):
     return Euclidean(data.shape[1]), scale * data, 0.5 * (scale * sigma) ** 2
 
 
-def _check_queries(process, x, name="x"):
+def _check_queries(process, x, name="x", dim=None):
     if _is_manifold(process):
         return process.manifold.check_points(x, name)
-    return check_points(x, name, allow_1d=True)
+    return check_points(x, name, dim=dim, allow_1d=True)
 
 
 def _mixture(process, data, log_weights, x, t, factors, gradient, data_space=False):
@@ -103,14 +103,14 @@ def adaptive_log_density(process, data, log_weights, x, t, bandwidth_factors, da
 
     ``data_space=True`` (Gaussian processes): the density of ``x_0`` instead of ``x_t``.
     """
-    x = _check_queries(process, x)
+    x = _check_queries(process, x, dim=data.shape[1])
     return _by_time(process, x, t, lambda rows, tt: _mixture(
         process, data, log_weights, rows, tt, bandwidth_factors, False, data_space).log_sum)
 
 
 def adaptive_score(process, data, log_weights, x, t, bandwidth_factors):
     """Exact score of the adaptive mixture (tangent vectors on a manifold); ``(m, D)``."""
-    x = _check_queries(process, x)
+    x = _check_queries(process, x, dim=data.shape[1])
 
     def evaluate(rows, tt):
         score = _mixture(process, data, log_weights, rows, tt, bandwidth_factors, True).mean
@@ -121,7 +121,7 @@ def adaptive_score(process, data, log_weights, x, t, bandwidth_factors):
 
 def adaptive_denoise(process, data, log_weights, x, t, bandwidth_factors):
     """Posterior mean ``E[x_0 | x_t = x]`` of the adaptive mixture (ambient on manifolds); ``(m, d)``."""
-    x = _check_queries(process, x)
+    x = _check_queries(process, x, dim=data.shape[1])
     return _by_time(process, x, t, lambda rows, tt: _mixture(
         process, data, log_weights, rows, tt, bandwidth_factors, False).mean)
 

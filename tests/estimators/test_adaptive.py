@@ -115,3 +115,12 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="n_folds"):
         smoother.select_time(X, n_folds=0)
     assert smoother.adaptive == 0.5 and smoother.pilot_time is None  # unchanged after the error
+
+
+def test_query_dimension_is_checked():
+    X = np.random.default_rng(9).normal(size=(20, 2))
+    smoother = DiffusionKernelSmoother(BrownianMotion(), adaptive=0.5, pilot_time=0.1).fit(X)
+    with pytest.raises(ValueError, match=r"x: expected trailing shape \(2,\)"):
+        smoother.score(np.zeros((3, 3)), 0.1)
+    with pytest.raises(ValueError, match="t: expected times"):
+        smoother.log_density(np.zeros((3, 2)), 0.0)
