@@ -9,7 +9,8 @@ Run (table in benchmarks/README.md):
 With ``--benchmark-disable`` (as in CI) every case runs once on sizes 20x smaller, as a smoke test.
 Each benchmark stores ``pairs_per_s`` (query-point pairs per second) in ``extra_info``;
 ``python benchmarks/bench_reductions.py table .benchmarks/.../*.json`` prints the README table.
-The streaming peak-memory measurement (m = n = 1e6) is ``python benchmarks/bench_reductions.py memory``.
+The streaming peak-memory measurement is ``python benchmarks/bench_reductions.py memory [m] [n] [dtype]``
+(default m = n = 1e6, float32).
 """
 import importlib.util
 import json
@@ -154,9 +155,9 @@ def print_table(paths):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["memory"]:
-        size = int(float(sys.argv[2])) if len(sys.argv) > 2 else 1_000_000
-        measure_memory(m=size, n=size)
+    if sys.argv[1:2] == ["memory"]:  # memory [m] [n] [float32|float64]
+        sizes = [int(float(a)) for a in sys.argv[2:4]] + [1_000_000] * (2 - len(sys.argv[2:4]))
+        measure_memory(m=sizes[0], n=sizes[1], dtype=np.dtype(sys.argv[4] if len(sys.argv) > 4 else "float32"))
     elif sys.argv[1:2] == ["table"]:
         print_table(sys.argv[2:])
     else:
