@@ -161,7 +161,8 @@ def leave_one_out_log_density(process, data, t, log_weights=None, bandwidth_fact
 
     reduction = pairwise_reduction(centres, centres, block, log_weights=log_weights, exclude_self=True,
                                    pair_arrays=8 + 3 * data.shape[1])
-    return reduction.log_sum - np.log1p(-np.exp(log_weights))
+    with np.errstate(divide="ignore"):  # a point holding all the weight leaves nothing: -inf
+        return reduction.log_sum - np.log1p(-np.exp(log_weights))
 
 
 def pilot_bandwidth_factors(process, data, pilot_time, exponent=0.5, log_weights=None, max_factor=MAX_FACTOR):
