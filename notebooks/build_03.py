@@ -139,7 +139,7 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 3))
 for t in (0.02, 0.1, 0.5):
     logp, score = exact_wrapped(grid, t)
     axes[0].plot(grid, score, "k", lw=1.5); axes[0].plot(grid, circle.score(grid, t), "--", label=f"t={t}")
-    est = circle.log_density(grid, t, n_steps=32)
+    est = circle.log_density(grid, t, n_steps=32, progress=False)
     axes[1].plot(grid, np.exp(logp), "k", lw=1.5); axes[1].plot(grid, np.exp(est), "--")
     print(f"t={t}: mass of the OISM density {np.exp(est).mean() * 2 * np.pi:.4f}, "
           f"max |log-density error| {np.abs(est - logp).max():.3f}")

@@ -123,7 +123,7 @@ def held_out_loglik(quick, rng, t_eval=0.02):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", IllConditionedWarning)
                 oism = OISM(process, Fourier(2, K), n_grid=24 if quick else 40).fit(train)
-            row[label] = float(np.mean(oism.log_density(test, t_eval, n_steps=16 if quick else 32)))
+            row[label] = float(np.mean(oism.log_density(test, t_eval, n_steps=16 if quick else 32, progress=False)))
         dks = DiffusionKernelSmoother(process).fit(train)
         row["DKS"] = float(np.mean(dks.log_density(test, t_eval)))
         results[name] = row

@@ -45,9 +45,9 @@ def _small_blas():
 def _progress(iterable, progress, total=None, desc=None):
     if not progress:
         return iterable
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
-    return tqdm(iterable, total=total, desc=desc)
+    return tqdm(iterable, total=total, desc=desc, leave=False)
 
 
 class OISM:
@@ -310,7 +310,7 @@ class OISM:
                           "(the spectral score is unreliable far from the data; reduce the basis or raise ridge)",
                           DivergedFlowWarning, stacklevel=3)
 
-    def log_density(self, x, t, n_steps=64, progress=False):
+    def log_density(self, x, t, n_steps=64, progress=True):
         """``log rho_t(x)`` through the probability-flow ODE and the instantaneous change of variables.
 
         ``log rho_t(x) = log mu(x_T) + int_t^T div v(x_s, s) ds`` with ``x_s`` the flow from ``x_t = x``
@@ -321,6 +321,9 @@ class OISM:
         ----------
         x : (n, dim) array
         t : float, ``0 < t < t_max``
+        n_steps : int
+        progress : bool
+            Show a tqdm progress bar.
 
         Returns
         -------
@@ -336,7 +339,7 @@ class OISM:
         self._diverged(alive, "log_density")
         return np.where(alive, self.basis.invariant_logpdf(xT) + ell, -np.inf)
 
-    def sample(self, n, rng=None, t_end=None, n_steps=64, progress=False):
+    def sample(self, n, rng=None, t_end=None, n_steps=64, progress=True):
         """Draw ``n`` points: start from ``mu`` at ``t_max``, integrate the probability-flow ODE to ``t_end``.
 
         Parameters
@@ -345,6 +348,9 @@ class OISM:
         rng : None, int or Generator
         t_end : float, optional
             Final time (default ``t_grid_min``).
+        n_steps : int
+        progress : bool
+            Show a tqdm progress bar.
 
         Returns
         -------
@@ -416,6 +422,12 @@ class ResidualScore:
     def score(self, x, t):
         """``oism.score(x, t) + correction(x, t)``; ``(n, d)``."""
         return self.oism.score(x, t) + self.correction(x, t)
+
+    def divergence(self, x, t):
+        """``oism.divergence + model.divergence`` (needs a model with ``divergence(x, t)``); ``(n,)``."""
+        if not callable(getattr(self.model, "divergence", None)):
+            raise ValueError("model: the correction has no divergence(x, t); use a Hutchinson ISM instead")
+        return self.oism.divergence(x, t) + self.model.divergence(x, t)
 
     def residual_target(self, x, t, target):
         """What the correction should regress onto: ``target - oism.score(x, t)``; ``(n, d)``."""

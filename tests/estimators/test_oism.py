@@ -219,7 +219,7 @@ def test_log_density_normalises_and_matches_the_exact_marginal():
         oism.fit_moments(hermite_exact_moments(GM1, oism.basis))
     t = 0.3
     grid = np.linspace(-4.5, 4.5, 181)[:, None]
-    logp = oism.log_density(grid, t, n_steps=48)
+    logp = oism.log_density(grid, t, n_steps=48, progress=False)
     mass = np.trapezoid(np.exp(logp), grid[:, 0])
     # RK4 error is negligible; the remaining errors are the O(e^{-T}) terminal law and truncation at K=12
     assert mass == pytest.approx(1.0, abs=5e-3)
@@ -233,12 +233,12 @@ def test_sample_reproduces_the_mixture_moments():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IllConditionedWarning)
         oism.fit_moments(hermite_exact_moments(GM1, oism.basis))
-    x = oism.sample(4000, rng=7, t_end=0.02, n_steps=48)
+    x = oism.sample(4000, rng=7, t_end=0.02, n_steps=48, progress=False)
     ref = OU.sample(GM1.sample(200000, 8), 0.02, 9)
     # 5 standard errors of the mean and of the variance (n = 4000), plus the truncation bias
     assert abs(x.mean() - ref.mean()) < 5 * ref.std() / np.sqrt(4000) + 0.02
     assert abs(x.var() - ref.var()) < 5 * ref.var() * np.sqrt(2 / 4000) + 0.05
-    np.testing.assert_array_equal(oism.sample(5, rng=3), oism.sample(5, rng=3))
+    np.testing.assert_array_equal(oism.sample(5, rng=3, progress=False), oism.sample(5, rng=3, progress=False))
 
 
 def test_product_basis_is_per_coordinate_1d_oism():
@@ -281,6 +281,17 @@ def test_residual_score():
     np.testing.assert_allclose(residual.residual_target(x, 0.2, np.zeros_like(x)), -oism.score(x, 0.2))
     with pytest.raises(TypeError, match="model"):
         ResidualScore(oism, 3)
+    with pytest.raises(ValueError, match="divergence"):
+        residual.divergence(x, 0.2)
+
+    class Linear:
+        def score(self, x, t):
+            return 0.5 * x
+
+        def divergence(self, x, t):
+            return np.full(len(x), 0.5 * x.shape[1])
+
+    np.testing.assert_allclose(ResidualScore(oism, Linear()).divergence(x, 0.2), oism.divergence(x, 0.2) + 0.5)
 
 
 def test_bad_inputs_and_unfitted():
@@ -312,3 +323,5 @@ def test_bad_inputs_and_unfitted():
     np.testing.assert_array_equal(oism.moment_means_, before)  # not half-changed
     with pytest.raises(ValueError, match="n"):
         oism.sample(0)
+    with pytest.raises(ValueError, match="t"):
+        oism.log_density(np.zeros((2, 2)), oism.t_max)
