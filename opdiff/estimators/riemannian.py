@@ -33,7 +33,8 @@ def _prepare(process, data, x, t, backend):
     x = process.manifold.check_points(x, "x")
     if x.dtype != data.dtype:
         x = x.astype(data.dtype)
-    return x, process.check_time(t, n=x.shape[0])
+    t = process.check_time(t, n=x.shape[0])
+    return x, (t.reshape(()) if t.size == 1 else t)  # a length-1 array is one time for every query
 
 
 def heat_times(process, t, rows, bandwidth_factors=None):

@@ -147,3 +147,11 @@ def test_float32_data_stay_float32():
         out = getattr(rdks, name)(x, 0.05)
         assert out.dtype == np.float32
         np.testing.assert_allclose(out, getattr(reference, name)(x.astype(np.float64), 0.05), rtol=1e-4, atol=1e-4)
+
+
+def test_a_length_one_time_array_applies_to_every_query():
+    sphere = Hypersphere(2)
+    rdks = DiffusionKernelSmoother(ManifoldBrownianMotion(sphere)).fit(MIXTURE.sample(20, 22))
+    x = sphere.random_uniform(5, 23)
+    np.testing.assert_allclose(rdks.score(x, np.array([0.1])), rdks.score(x, 0.1))
+    np.testing.assert_allclose(rdks.log_density(x, np.full(5, 0.1)), rdks.log_density(x, 0.1))
