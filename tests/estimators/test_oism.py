@@ -325,3 +325,23 @@ def test_bad_inputs_and_unfitted():
         oism.sample(0)
     with pytest.raises(ValueError, match="t"):
         oism.log_density(np.zeros((2, 2)), oism.t_max)
+
+
+def test_log_density_on_the_sphere_normalises():
+    rng = np.random.default_rng(15)
+    X = SphericalHarmonics(1).project(rng.normal(size=(1000, 3)) * 0.5 + [0, 0, 1])
+    basis = SphericalHarmonics(6)
+    oism = OISM(ManifoldBrownianMotion(Hypersphere(2), 1.0), basis, n_grid=24).fit(X)
+    nodes, weights = basis.quadrature(30)  # product Gauss rule; the density is smooth (band-limited score)
+    logp = oism.log_density(nodes, 0.1, n_steps=24, progress=False)
+    # mass w.r.t. the area: errors are RK4 + projection (O(h^4)) + quadrature of a smooth function
+    assert np.sum(weights * np.exp(logp)) * 4 * np.pi == pytest.approx(1.0, abs=1e-3)
+    score = oism.score(nodes[:10], 0.1)
+    np.testing.assert_allclose(np.sum(score * nodes[:10], axis=1), 0.0, atol=1e-12)  # tangent
+
+
+def test_float32_queries_are_kept():
+    oism = OISM(OU, Hermite(2, 3), n_grid=8).fit(GM2.sample(300, 16))
+    x = GM2.sample(4, 17).astype(np.float32)
+    assert oism.score(x, 0.2).dtype == np.float32
+    np.testing.assert_allclose(oism.score(x, 0.2), oism.score(x.astype(np.float64), 0.2), rtol=1e-4, atol=1e-4)
