@@ -251,6 +251,30 @@ class OISM:
         return self._evaluate(x, t, lambda xs, a: b.invariant_score_divergence(xs) + b.laplacian_combination(xs, a),
                               ())
 
+    def denoise(self, x, t):
+        """Posterior mean ``E[x_0 | x_t = x] = Phi^{-1} (x + Sigma s_t(x))`` (Tweedie) for Gaussian processes.
+
+        Parameters
+        ----------
+        x : (n, d) array
+        t : float or (n,) array, ``t > 0``
+
+        Returns
+        -------
+        (n, d) array
+
+        Raises
+        ------
+        ValueError
+            For processes without a Gaussian transition (the torus, the sphere).
+        """
+        if not hasattr(self.process, "transition") or getattr(self.process, "is_manifold", False):
+            raise ValueError(f"process: denoise needs a Gaussian transition, got {type(self.process).__name__}")
+        score = self.score(x, t)
+        t_arr = check_time(t, "t", 0.0, self.t_max, n=score.shape[0])
+        Phi, Sigma = self.process.transition(t_arr)
+        return Phi.solve(np.asarray(x, dtype=score.dtype) + Sigma.apply(score))
+
     def velocity(self, x, t):
         """Probability-flow velocity ``c (g - s_t) = -c sum_a alpha_a grad phi_a`` (forward time)."""
         c = self.basis.generator_scale

@@ -345,3 +345,17 @@ def test_float32_queries_are_kept():
     x = GM2.sample(4, 17).astype(np.float32)
     assert oism.score(x, 0.2).dtype == np.float32
     np.testing.assert_allclose(oism.score(x, 0.2), oism.score(x.astype(np.float64), 0.2), rtol=1e-4, atol=1e-4)
+
+
+def test_denoise_matches_the_exact_posterior_mean():
+    oism = OISM(OU, Hermite(1, 12), ridge=1e-10, n_grid=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IllConditionedWarning)
+        oism.fit_moments(hermite_exact_moments(GM1, oism.basis))
+    x = OU.sample(GM1.sample(2000, 18), 0.5, 19)
+    err = oism.denoise(x, 0.5) - GM1.denoise(x, 0.5, OU)
+    # Tweedie: the denoiser error is (1 - r^2) / r times the score error (Fisher ~1e-4 at K=12, t=0.5)
+    assert np.sqrt(np.mean(err**2)) < 0.05
+    with pytest.raises(ValueError, match="process"):
+        OISM(ManifoldBrownianMotion(FlatTorus(1), 1.0), Fourier(1, 2), n_grid=8).fit(
+            np.zeros((3, 1))).denoise(np.zeros((2, 1)), 0.1)
