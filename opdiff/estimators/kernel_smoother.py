@@ -69,20 +69,20 @@ class DiffusionKernelSmoother:
             if self.pilot_time is None:
                 raise ValueError("pilot_time: required with adaptive=...; or call select_time(X)")
         if self.is_riemannian:
-            X = self.process.manifold.check_points(X, "X") if hasattr(self.process.manifold, "check_points") \
-                else check_points(X, "X")
-            self.data_ = X
-            self.log_weights_ = normalised_log_weights(weights, X.shape[0])
-            self.embedding_ = None
+            manifold = self.process.manifold
+            X = manifold.check_points(X, "X") if hasattr(manifold, "check_points") else check_points(X, "X")
+            data, log_weights, embedding = X, normalised_log_weights(weights, X.shape[0]), None
         else:
             embedding = KernelMeanEmbedding(self.process, backend=self.backend).fit(X, weights)
-            self.data_, self.log_weights_, self.embedding_ = embedding.data_, embedding.log_weights_, embedding
-        self.bandwidth_factors_ = None
+            data, log_weights = embedding.data_, embedding.log_weights_
+        bandwidth_factors = None
         if self.adaptive is not None:
             from .adaptive import pilot_bandwidth_factors
 
-            self.bandwidth_factors_ = pilot_bandwidth_factors(self.process, self.data_, self.pilot_time,
-                                                              self.adaptive, self.log_weights_)
+            bandwidth_factors = pilot_bandwidth_factors(self.process, data, self.pilot_time, self.adaptive, log_weights)
+        # assigned together, after every step that can fail: an error never leaves a half-fitted smoother
+        self.data_, self.log_weights_, self.embedding_ = data, log_weights, embedding
+        self.bandwidth_factors_ = bandwidth_factors
         return self
 
     def select_time(self, X, times=None, exponents=None, n_folds=5, rng=0):

@@ -136,3 +136,18 @@ def test_bad_input():
         dks.sample(0, 0.5)
     with pytest.raises(ValueError, match="backend: expected one of"):
         DiffusionKernelSmoother(VPSDE(), backend="fortran").fit(z).score(z, 0.5)
+
+
+def test_failed_refit_leaves_the_fitted_state_unchanged():
+    from opdiff.estimators import DiffusionKernelSmoother
+    from opdiff.processes import VPSDE
+
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    dks = DiffusionKernelSmoother(VPSDE()).fit(X)
+    before = dks.score(X[:3], 0.3)
+    with pytest.raises(ValueError, match="X"):
+        dks.fit(np.full((5, 2), np.nan))
+    with pytest.raises(ValueError, match="weights"):
+        dks.fit(X[:5], weights=[1.0, -1.0, 1.0, 1.0, 1.0])
+    assert dks.data_ is not None and dks.data_.shape == (20, 2)
+    np.testing.assert_array_equal(dks.score(X[:3], 0.3), before)
