@@ -6,3 +6,4 @@ __all__ = ["DiffusionKernelSmoother"]
 from .oism import OISM, IllConditionedWarning, ResidualScore  # noqa: E402
 from . import losses, control_variates  # noqa: E402
 __all__ += ["OISM", "ResidualScore", "IllConditionedWarning", "losses", "control_variates"]
+from . import elbo  # noqa: E402,F401

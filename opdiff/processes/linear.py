@@ -219,14 +219,30 @@ class StationaryLinearSDE(GaussianProcess):
             return Kron(Phi[0]), Kron(Sigma[0])
         return Kron(Phi), Kron(Sigma)
 
+    def transition_from_state(self, t, s=0.0):
+        """``(Phi, Sigma)`` of ``z_t | z_s`` conditioning on the whole state, also at ``s = 0``."""
+        t = np.asarray(t, dtype=np.float64)
+        s = np.asarray(s, dtype=np.float64)
+        if np.any(s > t) or np.any(s < 0):
+            raise ValueError(f"s: expected 0 <= s <= t, got s={s} and t={t}")
+        t_b, s_b = np.broadcast_arrays(np.atleast_1d(t), np.atleast_1d(s))
+        Phi, Sigma = self._transition_blocks(self.integrated_beta(t_b, s_b))
+        if t.ndim == 0 and s.ndim == 0:
+            return Kron(Phi[0]), Kron(Sigma[0])
+        return Kron(Phi), Kron(Sigma)
+
     def _transition_blocks(self, taus):
-        """``(Phi, Sigma)`` blocks ``(n, K, K)`` for integrated times ``taus (n,)`` (state conditioning)."""
+        """``(Phi, Sigma)`` blocks ``(n, K, K)`` for integrated times ``taus (n,)`` (state conditioning).
+
+        Computed once per distinct ``tau``.
+        """
+        unique, inverse = np.unique(taus, return_inverse=True)
         norm = np.linalg.norm(self.F0, 2)
-        Phi = expm(taus[:, None, None] * self.F0)
+        Phi = expm(unique[:, None, None] * self.F0)
         Sigma = self.Sigma_inf - np.einsum("nij,jk,nlk->nil", Phi, self.Sigma_inf, Phi)
-        for i in np.flatnonzero(taus * norm < SERIES_THRESHOLD):
-            Sigma[i] = series_covariance(self.F0, self.GGT0, taus[i])
-        return Phi, Sigma
+        for i in np.flatnonzero(unique * norm < SERIES_THRESHOLD):
+            Sigma[i] = series_covariance(self.F0, self.GGT0, unique[i])
+        return Phi[inverse.ravel()], Sigma[inverse.ravel()]
 
     def drift_operator(self, t):
         """``F(t) = beta(t) F0`` as a :class:`Kron` operator."""
