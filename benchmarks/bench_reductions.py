@@ -96,18 +96,11 @@ def test_large_dim(benchmark, dim, m, n, backend, dtype):
 def dask_client():
     if not HAS_DASK:
         pytest.skip("dask.distributed is not installed")
-    import distributed
-
     from opdiff.reductions import set_dask_client
+    from opdiff.reductions._dask import start_local_cluster
 
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
-    client = distributed.Client(cluster)
-    set_dask_client(client)
-    yield client
+    yield start_local_cluster(n_workers=2, threads_per_worker=1, processes=True)
     set_dask_client(None)
-    client.close()
-    cluster.close()
 
 
 @pytest.mark.parametrize("backend", ["dask", "numba"])

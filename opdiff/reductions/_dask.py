@@ -12,11 +12,13 @@ which equals the reduction over the union exactly (a partition whose weights are
 Which cluster: :func:`set_dask_client` (a ``distributed.Client`` or a scheduler address), else the
 default client of this process (``distributed.get_client()``).
 """
+import logging
+
 import numpy as np
 
 from ..backend import require_extra
 
-_STATE = {"client": None, "owned": False, "n_partitions": None}
+_STATE = {"client": None, "owned": False, "cluster": None, "n_partitions": None}
 
 
 def set_dask_client(client=None, n_partitions=None):
@@ -45,7 +47,29 @@ def set_dask_client(client=None, n_partitions=None):
         client, owned = distributed.Client(client), True
     if _STATE["owned"] and _STATE["client"] is not None and _STATE["client"] is not client:
         _STATE["client"].close()
-    _STATE.update(client=client, owned=owned, n_partitions=None if n_partitions is None else int(n_partitions))
+        if _STATE["cluster"] is not None:
+            _STATE["cluster"].close()
+    keep = _STATE["client"] is client and _STATE["owned"]
+    _STATE.update(client=client, owned=owned or keep, cluster=_STATE["cluster"] if keep else None,
+                  n_partitions=None if n_partitions is None else int(n_partitions))
+    return client
+
+
+def start_local_cluster(n_workers=2, threads_per_worker=1, processes=True):
+    """Start a ``distributed.LocalCluster`` on this machine and use it for ``backend="dask"``.
+
+    The cluster and its client belong to opdiff: the next :func:`set_dask_client` call (e.g.
+    ``set_dask_client(None)``) closes both.
+
+    Returns
+    -------
+    distributed.Client
+    """
+    distributed = require_extra("distributed")
+    cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                       processes=processes, dashboard_address=":0", silence_logs=logging.ERROR)
+    client = set_dask_client(distributed.Client(cluster))
+    _STATE.update(owned=True, cluster=cluster)
     return client
 
 

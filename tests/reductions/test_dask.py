@@ -9,13 +9,14 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from opdiff.reductions import gaussian_reduction, get_dask_client, set_dask_client  # noqa: E402
-from opdiff.reductions._dask import combine_partials  # noqa: E402
+from opdiff.reductions._dask import combine_partials, start_local_cluster  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def client():
+    # a cluster the user owns: opdiff only borrows its client
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
+                                       dashboard_address=":0", silence_logs=40)
     client = distributed.Client(cluster)
     set_dask_client(client)
     yield client
@@ -58,15 +59,20 @@ def test_dask_keeps_float32_and_handles_far_queries(client):
     np.testing.assert_allclose(got.mean, expected.mean, rtol=0, atol=1e-4 * (1 + np.ptp(points)))
 
 
-def test_dask_address_and_default_client(client):
+def _check_small_problem(n):
+    queries, points, log_weights = _data(n=n)
+    got = gaussian_reduction(queries, points, log_weights=log_weights, backend="dask")
+    expected = gaussian_reduction(queries, points, log_weights=log_weights, backend="numpy")
+    np.testing.assert_allclose(got.log_sum, expected.log_sum, rtol=1e-12)
+    np.testing.assert_allclose(got.mean, expected.mean, rtol=0, atol=1e-12)
+
+
+def test_dask_scheduler_address(client):
     # a scheduler address connects a new client, owned (and closed) by opdiff
     own = set_dask_client(client.scheduler.address)
     try:
         assert own is not client and get_dask_client() is own
-        queries, points, log_weights = _data(n=7)
-        got = gaussian_reduction(queries, points, log_weights=log_weights, backend="dask")
-        expected = gaussian_reduction(queries, points, log_weights=log_weights, backend="numpy")
-        np.testing.assert_allclose(got.log_sum, expected.log_sum, rtol=1e-12)
+        _check_small_problem(n=7)
     finally:
         set_dask_client(client)
     assert own.status == "closed"
@@ -89,3 +95,12 @@ def test_bad_client_arguments():
         set_dask_client(3.0)
     with pytest.raises(ValueError, match="n_partitions"):
         set_dask_client(None, n_partitions=0)
+
+
+def test_start_local_cluster_is_owned_and_closed(client):
+    own = start_local_cluster(n_workers=1, threads_per_worker=1, processes=False)
+    try:
+        _check_small_problem(n=9)
+    finally:
+        set_dask_client(client)
+    assert own.status == "closed" and client.status == "running"
