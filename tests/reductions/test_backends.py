@@ -11,6 +11,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from scipy.special import logsumexp
 
 from opdiff.reductions import available_backends, gaussian_reduction
@@ -175,3 +176,25 @@ def test_all_zero_weights_and_bad_shapes_raise_for_every_backend():
             gaussian_reduction(x, np.zeros((2, 4)), backend=backend)
         with pytest.raises(ValueError, match="log_weights"):
             gaussian_reduction(x, x, log_weights=np.array([0.0, np.nan]), backend=backend)
+
+
+@settings(max_examples=25, deadline=None)
+@given(m=st.integers(1, 6), n=st.integers(1, 60), dim=st.sampled_from([1, 2, 5, 16, 17, 33]),
+       scale=st.floats(0.01, 30.0), seed=st.integers(0, 2**16))
+def test_numba_matches_numpy_and_ignores_data_order(m, n, dim, scale, seed):
+    # two routes: the chunked NumPy backend (dense blocks) and Numba (tiles / BLAS blocks), on random
+    # shapes either side of the small-D/large-D switch; the reduction is a sum over the data, so a
+    # permutation of (points, log_weights) leaves it unchanged up to rounding (1e-10 relative)
+    rng = np.random.default_rng(seed)
+    queries, points = scale * rng.normal(size=(m, dim)), scale * rng.normal(size=(n, dim))
+    log_weights = rng.normal(size=n)
+    log_weights[rng.random(n) < 0.3] = -np.inf
+    log_weights[rng.integers(n)] = 0.0  # at least one positive weight
+    order = rng.permutation(n)
+    numba = gaussian_reduction(queries, points, log_weights=log_weights, backend="numba")
+    permuted = gaussian_reduction(queries, points[order], log_weights=log_weights[order], backend="numba")
+    numpy = gaussian_reduction(queries, points, log_weights=log_weights, backend="numpy")
+    spread = 1 + np.ptp(points)
+    for other in (permuted, numpy):
+        np.testing.assert_allclose(numba.log_sum, other.log_sum, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(numba.mean, other.mean, rtol=0, atol=1e-10 * spread)
