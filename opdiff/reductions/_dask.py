@@ -40,7 +40,8 @@ def set_dask_client(client=None, n_partitions=None):
     if n_partitions is not None and (int(n_partitions) != n_partitions or n_partitions < 1):
         raise ValueError(f"n_partitions: expected a positive integer or None, got {n_partitions!r}")
     if client is not None and not isinstance(client, str) and not hasattr(client, "scatter"):
-        raise TypeError(f"client: expected a distributed.Client, an address string or None, got {type(client).__name__}")
+        raise TypeError("client: expected a distributed.Client, an address string or None, "
+                        f"got {type(client).__name__}")
     owned = False
     if isinstance(client, str):
         distributed = require_extra("distributed")
@@ -106,7 +107,8 @@ def partial_reduction(queries, points, values, log_weights, chunk_bytes=None):
 
     if log_weights is not None and not np.any(np.isfinite(log_weights)):
         n_values = points.shape[1] if values is None else values.shape[1]
-        return np.full(queries.shape[0], -np.inf, dtype=queries.dtype), np.zeros((queries.shape[0], n_values), queries.dtype)
+        m = queries.shape[0]
+        return np.full(m, -np.inf, dtype=queries.dtype), np.zeros((m, n_values), dtype=queries.dtype)
     function = _select_backend("auto", queries, points)
     return function(queries, points, values, log_weights, chunk_bytes)
 
