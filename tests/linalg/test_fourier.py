@@ -109,3 +109,22 @@ def test_bad_inputs():
         FourierDiagonal.from_weights((1, 4, 4), np.ones((4, 4)), normalize="std")
     with pytest.raises(ValueError, match="weights: all zero"):
         FourierDiagonal.from_weights((1, 4, 4), np.zeros((4, 4)))
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(H=st.integers(1, 6), W=st.integers(1, 6), C=st.integers(1, 2), seed=st.integers(0, 10_000),
+       zero_fraction=st.floats(0.0, 0.7))
+def test_property_symmetric_and_pseudo_inverse(H, W, C, seed, zero_fraction):
+    rng = np.random.default_rng(seed)
+    lam = rng.uniform(0.1, 3.0, size=(H, W)) * (rng.uniform(size=(H, W)) >= zero_fraction)
+    op = FourierDiagonal((C, H, W), lam)
+    x, y = rng.normal(size=(2, C * H * W)), rng.normal(size=(2, C * H * W))
+    # symmetric: <A x, y> = <x, A y>; A A^+ A = A; A^+ A is the projector onto the retained band
+    np.testing.assert_allclose(np.sum(op.apply(x) * y, axis=1), np.sum(x * op.apply(y), axis=1), atol=1e-10)
+    np.testing.assert_allclose(op.apply(op.solve(op.apply(x))), op.apply(x), atol=1e-10)
+    np.testing.assert_allclose(op.solve(op.apply(x)), op.projector().apply(x), atol=1e-10)
+    L = op.cholesky()
+    np.testing.assert_allclose(L.apply(L.apply(x)), op.apply(x), atol=1e-10)

@@ -228,3 +228,22 @@ def test_invalid_arguments_rejected():
         StationaryLinearSDE.learned(np.zeros((2, 2)), np.zeros((3, 2)))
     with pytest.raises(ValueError, match="t: expected times"):
         PROCESSES["cld"].sample(np.zeros((2, 1)), 1.5, rng=0)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=20, deadline=None)
+@given(K=st.integers(1, 4), seed=st.integers(0, 10_000), times=st.tuples(st.floats(0.01, 0.5), st.floats(0.0, 0.5)))
+def test_property_learned_processes_are_stationary_semigroups(K, seed, times):
+    rng = np.random.default_rng(seed)
+    process = StationaryLinearSDE.learned(rng.normal(size=(K, K)), rng.normal(size=(K, K)))
+    assert process.stationarity_residual() < 1e-12 * max(1.0, np.abs(process.F0).max() ** 2)
+    s, t = times[0], times[0] + times[1]
+    Phi_ts, Sig_ts = process.transition(t, s)
+    Phi_s, Sig_s = process.transition_from_state(s)
+    Phi_t, Sig_t = process.transition_from_state(t)
+    np.testing.assert_allclose(Phi_ts.block @ Phi_s.block, Phi_t.block, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(Phi_ts.block @ Sig_s.block @ Phi_ts.block.T + Sig_ts.block, Sig_t.block,
+                               rtol=1e-9, atol=1e-11)
+    assert np.linalg.eigvalsh(Sig_t.block).min() > -1e-12
