@@ -24,8 +24,9 @@ Formulas from notes/mdm_geometry.md A.4-A.6 (seven):
    ``E[ELBO] = -H(x) - KL(q_T || pi) + O(eps)``; the prior term ``KL(q_T(. | x) || pi)`` in closed form
    (with the stationary identity ``Cov = Sigma_inf + Phi (Sigma_0 - Sigma_inf) Phi^T``).
 
-Learning ``(Q, D)`` (:func:`learn_stationary_sde`) maximises the exact-score Gaussian ELBO, i.e. minimises
-``KL(q_T || pi)``, under a fixed noise budget ``tr(D)``; gradients are exact, through
+Learning ``(Q, D)`` (:func:`learn_stationary_sde`) maximises, under a fixed noise budget ``tr(D)``, either the
+known-score Gaussian ELBO (i.e. minimises ``KL(q_T || pi)``, :func:`learned_prior_kl`) or the closed-form ELBO
+of a fixed linear score model (:func:`fixed_score_elbo`); gradients are exact, through
 ``scipy.linalg.expm_frechet`` (the Frechet derivative of ``expm(tau F0)``).
 """
 import numpy as np
@@ -416,19 +417,41 @@ def _qd_from_params(G, B, noise_budget, eps):
     return G - G.T, eps * np.eye(G.shape[0]) + noise_budget * BB / np.trace(BB)
 
 
-def learned_prior_kl(G, B, mean, data_var, noise_budget=1.0, eps=1e-3, return_gradient=False, **process_kwargs):
-    """``KL(q_T || pi)`` summed over coordinates for ``Q = G - G^T``, ``D = eps I + b B B^T / tr(B B^T)``.
+def _directions(G, B, noise_budget):
+    """Yield ``(which, index, dQ, dD)`` for every entry of ``G`` (which = 0) and ``B`` (which = 1)."""
+    K = G.shape[0]
+    BB = B @ B.T
+    trace = np.trace(BB)
+    for index in np.ndindex(G.shape):
+        E = np.zeros_like(G)
+        E[index] = 1.0
+        yield 0, index, E - E.T, np.zeros((K, K))
+    for index in np.ndindex(B.shape):
+        E = np.zeros_like(B)
+        E[index] = 1.0
+        dBB = E @ B.T + B @ E.T
+        yield 1, index, np.zeros((K, K)), noise_budget * (dBB / trace - BB * np.trace(dBB) / trace**2)
 
-    With ``return_gradient=True`` also the exact gradients ``(dKL/dG, dKL/dB)`` through
-    ``expm_frechet`` (one Frechet derivative per parameter entry).
-    """
+
+def _learned_process(G, B, noise_budget, eps, process_kwargs):
     from ..processes.linear import StationaryLinearSDE
 
     G = np.asarray(G, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)
+    if G.ndim != 2 or G.shape[0] != G.shape[1] or B.shape[0] != G.shape[0]:
+        raise ValueError(f"G, B: expected (K, K) and (K, r) matrices, got {G.shape} and {B.shape}")
     Q, D = _qd_from_params(G, B, noise_budget, eps)
-    K = G.shape[0]
-    process = StationaryLinearSDE(Q, D, np.eye(K), **process_kwargs)
+    return G, B, StationaryLinearSDE(Q, D, np.eye(G.shape[0]), **process_kwargs)
+
+
+def learned_prior_kl(G, B, mean, data_var, noise_budget=1.0, eps=1e-3, return_gradient=False, **process_kwargs):
+    """``KL(q_T || pi)`` summed over coordinates for ``Q = G - G^T``, ``D = eps I + b B B^T / tr(B B^T)``.
+
+    With the exact score of data ``N(mean, data_var I)`` the ELBO is ``-H(x) - KL(q_T || pi)``, so this is
+    minus the (known-score) ELBO up to a constant. ``return_gradient=True`` also returns the exact
+    gradients ``(dKL/dG, dKL/dB)`` through ``expm_frechet`` (one Frechet derivative per parameter entry).
+    """
+    G, B, process = _learned_process(G, B, noise_budget, eps, process_kwargs)
     tau = process.integrated_beta(process.t_max)
     A = tau * process.F0
     Phi = expm(A)
@@ -436,44 +459,112 @@ def learned_prior_kl(G, B, mean, data_var, noise_budget=1.0, eps=1e-3, return_gr
     kl = float(np.sum(_gaussian_prior_kl(process, Phi, mean, data_var)[0]))
     if not return_gradient:
         return kl
-    S_inv = np.linalg.inv(process.Sigma_inf)
-    BB = B @ B.T
-    trace = np.trace(BB)
-    grads = []
-    for param in ("G", "B"):
-        grad = np.zeros((K, K)) if param == "G" else np.zeros_like(B)
-        for index in np.ndindex(grad.shape):
-            E = np.zeros_like(grad)
-            E[index] = 1.0
-            if param == "G":
-                dQ, dD = E - E.T, np.zeros((K, K))
-            else:
-                dBB = E @ B.T + B @ E.T
-                dQ, dD = np.zeros((K, K)), noise_budget * (dBB / trace - BB * np.trace(dBB) / trace**2)
-            dPhi = expm_frechet(A, -tau * (dQ + dD) @ S_inv, compute_expm=False)
-            grad[index] = np.sum(_gaussian_prior_kl(process, Phi, mean, data_var, dPhi)[1])
-        grads.append(grad)
+    grads = [np.zeros_like(G), np.zeros_like(B)]
+    for which, index, dQ, dD in _directions(G, B, noise_budget):
+        dPhi = expm_frechet(A, -tau * (dQ + dD), compute_expm=False)
+        grads[which][index] = np.sum(_gaussian_prior_kl(process, Phi, mean, data_var, dPhi)[1])
     return kl, grads[0], grads[1]
 
 
-def learn_stationary_sde(K, mean, data_var, noise_budget=1.0, steps=200, learning_rate=0.05, rng=None, eps=1e-3,
-                         progress=False, **process_kwargs):
-    """Learn ``(Q, D)`` by maximising the exact-score ELBO ``-H(x) - KL(q_T || pi)`` of Gaussian data.
+def fixed_score_elbo(G, B, score_matrix, mean, data_var, noise_budget=1.0, eps=1e-3, t_min=1e-3, n_nodes=24,
+                     return_gradient=False, **process_kwargs):
+    """Closed-form ISM ELBO of data ``N(mean, data_var I)`` for a fixed linear score ``s(y, t) = -(M (x) I) y``.
 
-    Gradient ascent (Adam) on ``(G, B)`` with exact gradients (:func:`learned_prior_kl`); the noise budget
-    ``tr(D) = noise_budget + K eps`` is fixed (otherwise the optimum is ``D -> infinity``).
+    ``ELBO = E log pi(y_T) + int_{t_min}^T beta [-1/2 E||M y||^2_{2D} + d tr(2 D M) + d tr(F0)] ds + H(v0)``
+    with ``y_s | x ~ N(Phi [x, 0], Sigma_inf + Phi (Sigma_0 - Sigma_inf) Phi^T)`` (formulas 1, 3, 7; Gauss-Legendre
+    in ``s``; the bound is on ``y_{t_min}``, without the boundary decoder). The score model is fixed and the
+    process ``(Q, D)`` (parameterised as in :func:`learned_prior_kl`) is what varies: with
+    ``return_gradient=True`` the exact gradients ``(dELBO/dG, dELBO/dB)`` come through ``expm_frechet``.
+    """
+    G, B, process = _learned_process(G, B, noise_budget, eps, process_kwargs)
+    M = np.asarray(score_matrix, dtype=np.float64)
+    K = G.shape[0]
+    if M.shape != (K, K):
+        raise ValueError(f"score_matrix: expected shape {(K, K)}, got {M.shape}")
+    mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
+    d = mean.size
+    nodes, weights = np.polynomial.legendre.leggauss(int(n_nodes))
+    times = t_min + 0.5 * (process.t_max - t_min) * (nodes + 1.0)
+    weights = 0.5 * (process.t_max - t_min) * weights * process.beta(times)
+    taus = np.append(process.integrated_beta(times), process.integrated_beta(process.t_max))
+    S = process.Sigma_inf
+    M0 = _initial_cov(process, data_var) - S
+    e0 = np.zeros(K)
+    e0[0] = 1.0
+    sum_m2 = float(mean @ mean)
+    v0_entropy = 0.5 * (K - 1) * d * (np.log(2 * np.pi * process.initial_aux_var) + 1.0)
+
+    def value(Phi, D, F0, dPhi=None, dD=None, dF0=None):
+        """ELBO (or its directional derivative when the d* arguments are given)."""
+        GG = 2.0 * D
+        N = M.T @ GG @ M
+        total = 0.0
+        for j, w in enumerate(weights):
+            P = Phi[j]
+            C = S + P @ M0 @ P.T
+            m0 = P @ e0
+            if dPhi is None:
+                total += w * (-0.5 * (d * np.trace(N @ C) + sum_m2 * m0 @ N @ m0) + d * np.trace(GG @ M)
+                              + d * np.trace(F0))
+            else:
+                dP = dPhi[j]
+                dC = dP @ M0 @ P.T + P @ M0 @ dP.T
+                dN = 2.0 * M.T @ dD @ M
+                dm0 = dP @ e0
+                total += w * (-0.5 * (d * (np.trace(dN @ C) + np.trace(N @ dC))
+                                      + sum_m2 * (m0 @ dN @ m0 + 2 * m0 @ N @ dm0))
+                              + d * np.trace(2.0 * dD @ M) + d * np.trace(dF0))
+        P = Phi[-1]
+        C = S + P @ M0 @ P.T
+        m0 = P @ e0
+        S_inv = np.linalg.inv(S)
+        if dPhi is None:
+            prior = -0.5 * (d * np.trace(S_inv @ C) + sum_m2 * m0 @ S_inv @ m0) \
+                - 0.5 * d * np.linalg.slogdet(S)[1] - 0.5 * K * d * LOG_2PI
+            return float(prior + total + v0_entropy)
+        dP = dPhi[-1]
+        dC = dP @ M0 @ P.T + P @ M0 @ dP.T
+        return float(-0.5 * (d * np.trace(S_inv @ dC) + 2 * sum_m2 * m0 @ S_inv @ (dP @ e0)) + total)
+
+    Phi = expm(taus[:, None, None] * process.F0)
+    elbo = value(Phi, process.D, process.F0)
+    if not return_gradient:
+        return elbo
+    S_inv = np.linalg.inv(S)
+    grads = [np.zeros_like(G), np.zeros_like(B)]
+    for which, index, dQ, dD in _directions(G, B, noise_budget):
+        dF0 = -(dQ + dD) @ S_inv
+        dPhi = np.stack([expm_frechet(tau * process.F0, tau * dF0, compute_expm=False) for tau in taus])
+        grads[which][index] = value(Phi, process.D, process.F0, dPhi, dD, dF0)
+    return elbo, grads[0], grads[1]
+
+
+def learn_stationary_sde(K, mean, data_var, noise_budget=1.0, steps=200, learning_rate=0.05, rng=None, eps=1e-3,
+                         score_matrix=None, progress=False, **process_kwargs):
+    """Learn ``(Q, D)`` by maximising an ELBO of Gaussian data ``N(mean, data_var I)`` with exact gradients.
+
+    ``score_matrix=None``: the score is known (the exact score of the data), the ELBO is
+    ``-H(x) - KL(q_T || pi)`` (:func:`learned_prior_kl`). A ``(K, K)`` ``score_matrix`` fixes the score model
+    ``-(M (x) I) y`` instead (:func:`fixed_score_elbo`). Adam ascent on ``(G, B)``; the noise budget
+    ``tr(D) = noise_budget + K eps`` is fixed (otherwise the known-score optimum is ``D -> infinity``).
 
     Returns
     -------
     process : StationaryLinearSDE
         The learned process.
     history : (steps + 1,) array
-        ``KL(q_T || pi)`` along the optimisation (nats, summed over coordinates).
+        The ELBO along the optimisation (nats; for the known score, ``-KL(q_T || pi)``, i.e. up to ``-H(x)``).
     """
-    from ..processes.linear import StationaryLinearSDE
-
     rng = as_generator(rng)
     check_positive(noise_budget, "noise_budget")
+    if score_matrix is None:
+        def objective(G, B, gradient=False):
+            out = learned_prior_kl(G, B, mean, data_var, noise_budget, eps, gradient, **process_kwargs)
+            return (-out[0], -out[1], -out[2]) if gradient else -out
+    else:
+        def objective(G, B, gradient=False):
+            return fixed_score_elbo(G, B, score_matrix, mean, data_var, noise_budget, eps, return_gradient=gradient,
+                                    **process_kwargs)
     params = [0.5 * rng.standard_normal((K, K)), rng.standard_normal((K, K))]
     moments = [[np.zeros_like(p), np.zeros_like(p)] for p in params]
     history = []
@@ -482,12 +573,11 @@ def learn_stationary_sde(K, mean, data_var, noise_budget=1.0, steps=200, learnin
         from tqdm import tqdm
         iterator = tqdm(iterator, desc="learning (Q, D)")
     for k in iterator:
-        kl, *grads = learned_prior_kl(*params, mean, data_var, noise_budget, eps, True, **process_kwargs)
-        history.append(kl)
+        elbo, *grads = objective(*params, gradient=True)
+        history.append(elbo)
         for p, g, m in zip(params, grads, moments):
             m[0] = 0.9 * m[0] + 0.1 * g
             m[1] = 0.999 * m[1] + 0.001 * g**2
-            p -= learning_rate * (m[0] / (1 - 0.9 ** (k + 1))) / (np.sqrt(m[1] / (1 - 0.999 ** (k + 1))) + 1e-12)
-    history.append(learned_prior_kl(*params, mean, data_var, noise_budget, eps, **process_kwargs))
-    Q, D = _qd_from_params(*params, noise_budget, eps)
-    return StationaryLinearSDE(Q, D, np.eye(K), **process_kwargs), np.array(history)
+            p += learning_rate * (m[0] / (1 - 0.9 ** (k + 1))) / (np.sqrt(m[1] / (1 - 0.999 ** (k + 1))) + 1e-12)
+    history.append(objective(*params))
+    return _learned_process(*params, noise_budget, eps, process_kwargs)[2], np.array(history)
