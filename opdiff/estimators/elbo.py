@@ -223,8 +223,8 @@ def dsm_elbo(process, x, score, rng=None, n_times=1, t_min=1e-3, importance=True
         Add the Tweedie-decoder boundary correction (otherwise the bound on ``y_eps``).
 
     return_controls : bool
-        Also return ``(n, 2 N_TIME_BINS)`` exactly zero-mean control variates (formula 8, ``N_TIME_BINS`` time bins each) for
-        :func:`opdiff.estimators.control_variates.apply_control_variates`; see :func:`mean_elbo`.
+        Also return ``(n, 2 N_TIME_BINS)`` exactly zero-mean control variates (formula 8, one per time bin
+        and kind) for :func:`opdiff.estimators.control_variates.apply_control_variates`; see :func:`mean_elbo`.
 
     Returns
     -------

@@ -254,7 +254,6 @@ class FractionalDiffusion(GaussianProcess):
 
         Results are cached per ``(s, t)`` pair; one ODE solve covers all missing times.
         """
-        n = self.n_blocks
         ts = np.asarray(ts, dtype=np.float64)
         missing = np.array([u for u in ts if (float(s), float(u)) not in self._cache])
         if missing.size:

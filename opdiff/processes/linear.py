@@ -93,7 +93,8 @@ class StationaryLinearSDE(GaussianProcess):
         scale_d = max(1.0, float(np.max(np.abs(D))))
         asym = float(np.max(np.abs(D - D.T)))
         if asym > STRUCTURE_RTOL * scale_d:
-            raise ValueError(f"D: expected a symmetric positive semi-definite (K, K) matrix, max |D - D^T| = {asym:.3e}")
+            raise ValueError(f"D: expected a symmetric positive semi-definite (K, K) matrix, "
+                             f"max |D - D^T| = {asym:.3e}")
         min_d = float(np.min(np.linalg.eigvalsh(D)))
         if min_d < -STRUCTURE_RTOL * scale_d:
             raise ValueError(f"D: expected a positive semi-definite (K, K) matrix, smallest eigenvalue = {min_d:.3e}")

@@ -32,8 +32,9 @@ def test_weights_are_the_l2_optimum_by_quadrature():
         return quad(lambda v: v ** (a - 1) * np.exp(-gk * v), 0, t)[0] / gamma_function(a)
 
     b = np.array([quad(lambda t: cross(t, gk), 0, 1, limit=100)[0] for gk in g])
-    A = np.array([[quad(lambda t: mafbm_covariance(t, t, g[[i, j]], [1.0, 0.0]) if i == j else
-                        (1 - np.exp(-(g[i] + g[j]) * t)) / (g[i] + g[j]), 0, 1)[0] for j in range(3)] for i in range(3)])
+    # A_ij = int_0^1 E[Y^i_t Y^j_t] dt with E[Y^i_t Y^j_t] = (1 - e^{-(g_i + g_j) t}) / (g_i + g_j)
+    A = np.array([[quad(lambda t: -np.expm1(-(g[i] + g[j]) * t) / (g[i] + g[j]), 0, 1)[0] for j in range(3)]
+                  for i in range(3)])
     np.testing.assert_allclose(mafbm_weights(g, H), np.linalg.solve(A, b), rtol=1e-6)
 
 
