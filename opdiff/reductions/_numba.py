@@ -8,11 +8,13 @@ The exponential is a branch-free Cody-Waite / polynomial evaluation that LLVM ve
 (relative error ~1e-7 in float32, ~2e-16 in float64); tile sums are added into float64
 accumulators, so float32 keeps ~1e-6 relative accuracy for any ``n``.
 
-Large D: query blocks (``prange``) times data tiles; each tile's inner products come from BLAS
-(``np.dot`` on centred data), followed by the same fused max / exp / weighted-sum pass.
+Large D: chunks of queries within the chunk budget. Per chunk, one BLAS product with the centred
+data gives the inner products; a parallel fused pass per row turns them into log-kernels
+(``x.y - |x|^2/2 - |y|^2/2``, clipped at 0), takes the row maximum and sums the exponentials in
+place; a second BLAS product of those weights with the values gives the mean.
 
-Memory: scratch per thread is one query block times one data tile, bounded by the chunk budget.
-All kernels are compiled lazily on first use and cached on disk (``cache=True``).
+Memory: small D, one tile of scratch per thread; large D, one ``(b, n)`` block within the chunk
+budget. All kernels are compiled lazily on first use and cached on disk (``cache=True``).
 """
 import math
 

@@ -107,6 +107,9 @@ def gaussian_reduction(queries, points, values=None, log_weights=None, backend="
     log_weights : (n,) array, optional
         Log of non-negative data weights (``-inf`` for zero weight); default uniform (zero).
     backend : {"auto", "numpy", "numba", "keops", "cupy", "dask"}
+        "auto" follows :func:`opdiff.reductions._auto.auto_policy` (CuPy arrays: cupy; otherwise numba
+        when installed, numpy for tiny problems); "dask" runs on the cluster set with
+        :func:`opdiff.reductions.set_dask_client` (or the process's default dask client).
     chunk_bytes : int, optional
         Override of the chunk budget for this call.
 
