@@ -1,4 +1,5 @@
-"""Structured forward processes on the 8 x 8 digits: SAGD noise spectra and selective omission, fractional
+"""Structured forward processes on the 8 x 8 digits: SAGD noise spectra (with the spectrum of natural-image
+patches for reference) and selective omission, fractional
 diffusion samples and pixel-wise diversity against the Hurst index, and bits/dim of VP, CLD and MALDA on
 held-out digits with the DKS score of the training digits.
 
@@ -14,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from opdiff.datasets import load_digits_images  # noqa: E402
+from opdiff.datasets import load_digits_images, load_natural_patches  # noqa: E402
 from opdiff.datasets.images import DIGITS_LEVELS  # noqa: E402
 from opdiff.estimators import DiffusionKernelSmoother  # noqa: E402
 from opdiff.estimators.elbo import LogitTransform, bits_per_dim, dequantize, mean_elbo  # noqa: E402
@@ -41,6 +42,10 @@ def sagd_panel(out, quick, rng):
         noise = process.prior().sample(64 if quick else 256, size * size, rng=rng)
         radii, power = radial_spectrum(noise, size)
         axes[0].loglog(radii, power, "o-", ms=3, label=f"alpha = {alpha:+.1f}")
+    patches = load_natural_patches(64 if quick else 256, size=size, rng=rng).reshape(-1, size * size)
+    radii, power = radial_spectrum(patches - patches.mean(axis=1, keepdims=True), size)
+    slope = np.polyfit(np.log(radii), np.log(power), 1)[0]
+    axes[0].loglog(radii, power * 1e3 / power[len(power) // 2], "k--", label=f"natural patches (slope {slope:.1f})")
     axes[0].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes[0].set(xlabel="radial frequency (cycles/pixel)", ylabel="noise power", title="plw-SAGD noise spectra")
     axes[0].legend(fontsize=8)
