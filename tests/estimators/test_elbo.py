@@ -22,6 +22,20 @@ PROCESSES = {"vp": StationaryLinearSDE.vp, "cld": StationaryLinearSDE.cld, "mald
              "learned": _learned}
 
 
+def _fd_gradient(function, G, B, h=1e-6):
+    """Central-difference gradients of ``function(G, B)`` with respect to ``G`` and ``B``."""
+    grads = []
+    for which, param in enumerate((G, B)):
+        grad = np.zeros_like(param)
+        for index in np.ndindex(param.shape):
+            E = np.zeros_like(param)
+            E[index] = h
+            args = [[G + E, B], [G - E, B]] if which == 0 else [[G, B + E], [G, B - E]]
+            grad[index] = (function(*args[0]) - function(*args[1])) / (2 * h)
+        grads.append(grad)
+    return grads
+
+
 def _data(n, seed=0):
     return MEAN + np.sqrt(VAR) * np.random.default_rng(seed).standard_normal((n, 2))
 
@@ -112,18 +126,10 @@ def test_learned_gradient_matches_finite_differences_and_learning_improves():
     rng = np.random.default_rng(12)
     G, B = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
     kl, grad_G, grad_B = learned_prior_kl(G, B, MEAN, VAR, 2.0, return_gradient=True)
-    h = 1e-6
-    for grad, which in ((grad_G, 0), (grad_B, 1)):
-        fd = np.zeros_like(grad)
-        for index in np.ndindex(grad.shape):
-            E = np.zeros_like(grad)
-            E[index] = h
-            args_plus = [G + E, B] if which == 0 else [G, B + E]
-            args_minus = [G - E, B] if which == 0 else [G, B - E]
-            fd[index] = (learned_prior_kl(*args_plus, MEAN, VAR, 2.0) - learned_prior_kl(*args_minus, MEAN, VAR, 2.0)) \
-                / (2 * h)
-        # central differences: O(h^2) truncation plus round-off ~1e-16 kl / h
-        np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-9)
+    fd_G, fd_B = _fd_gradient(lambda g, b: learned_prior_kl(g, b, MEAN, VAR, 2.0), G, B)
+    # central differences: O(h^2) truncation plus round-off ~1e-16 kl / h
+    np.testing.assert_allclose(grad_G, fd_G, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(grad_B, fd_B, rtol=1e-5, atol=1e-9)
     process, history = learn_stationary_sde(2, MEAN, VAR, noise_budget=2.0, steps=60, rng=0)
     kl = -history  # known score: ELBO = -H(x) - KL(q_T || pi), history holds -KL
     assert kl[-1] < 0.05 * kl[0]
@@ -138,18 +144,10 @@ def test_fixed_score_elbo_closed_form_gradient_and_monte_carlo():
     rng = np.random.default_rng(13)
     G, B, M = rng.normal(size=(2, 2)), rng.normal(size=(2, 2)), np.array([[1.0, 0.3], [0.3, 1.2]])
     value, grad_G, grad_B = fixed_score_elbo(G, B, M, MEAN, VAR, 2.0, n_nodes=16, return_gradient=True)
-    h = 1e-6
-    for grad, which in ((grad_G, 0), (grad_B, 1)):
-        fd = np.zeros_like(grad)
-        for index in np.ndindex(grad.shape):
-            E = np.zeros_like(grad)
-            E[index] = h
-            plus = [G + E, B] if which == 0 else [G, B + E]
-            minus = [G - E, B] if which == 0 else [G, B - E]
-            fd[index] = (fixed_score_elbo(*plus, M, MEAN, VAR, 2.0, n_nodes=16)
-                         - fixed_score_elbo(*minus, M, MEAN, VAR, 2.0, n_nodes=16)) / (2 * h)
-        # central differences on an O(1) value: O(h^2) + round-off 1e-16 / h = 1e-10
-        np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-8)
+    fd_G, fd_B = _fd_gradient(lambda g, b: fixed_score_elbo(g, b, M, MEAN, VAR, 2.0, n_nodes=16), G, B)
+    # central differences on an O(1) value: O(h^2) + round-off 1e-16 / h = 1e-10
+    np.testing.assert_allclose(grad_G, fd_G, rtol=1e-4, atol=1e-8)
+    np.testing.assert_allclose(grad_B, fd_B, rtol=1e-4, atol=1e-8)
     Q, D = G - G.T, 1e-3 * np.eye(2) + 2.0 * B @ B.T / np.trace(B @ B.T)
     process = StationaryLinearSDE(Q, D, np.eye(2))
     x = _data(3000, seed=14)
