@@ -218,6 +218,12 @@ class FourierDiagonal(LinearOperator):
             return FourierDiagonal(self.shape, self.eigenvalues, self.scale * np.asarray(other.c, dtype=np.float64))
         return super().__matmul__(other)
 
+    def __rmatmul__(self, other):
+        """``Scalar @ FourierDiagonal`` (reached when the left operand returns ``NotImplemented``)."""
+        if isinstance(other, Scalar):
+            return self @ other
+        return NotImplemented
+
     def __repr__(self):
         return f"FourierDiagonal(shape={self.shape}, rank={self.rank()}/{self.dim}, batched={self.batched})"
 
