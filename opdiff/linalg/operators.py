@@ -44,6 +44,8 @@ class LinearOperator:
         return self.apply(eye).T
 
     def __matmul__(self, other):
+        if not isinstance(other, _STRUCTURED) or not isinstance(self, _STRUCTURED):
+            return NotImplemented  # lets other operator families (e.g. FourierDiagonal) handle it
         return compose(self, other)
 
     @property
@@ -239,6 +241,9 @@ def compose(a, b):
         K = a.K if isinstance(a, Kron) else b.K
         return Kron(_as_kron(a, K) @ _as_kron(b, K))
     raise TypeError(f"compose: unsupported operands {type(a).__name__} and {type(b).__name__}")
+
+
+_STRUCTURED = (Scalar, Diagonal, Kron)
 
 
 def as_operator(value):

@@ -125,3 +125,14 @@ def test_cholesky_jitter_rescues_semidefinite_blocks():
     singular = np.outer(v, v)  # rank one
     L = cholesky_with_jitter(singular)
     np.testing.assert_allclose(L @ L.T, singular, atol=1e-7 * np.max(singular))
+
+
+def test_scalar_composes_with_fourier_diagonal_on_either_side():
+    from opdiff.linalg import Scalar
+    from opdiff.linalg.fourier import FourierDiagonal, power_law_weights
+
+    op = FourierDiagonal.from_weights((1, 4, 4), power_law_weights(4, 4, 0.5))
+    x = np.random.default_rng(0).normal(size=(3, 16))
+    expected = 2.5 * op.apply(x)
+    np.testing.assert_allclose((Scalar(2.5) @ op).apply(x), expected, rtol=1e-13)
+    np.testing.assert_allclose((op @ Scalar(2.5)).apply(x), expected, rtol=1e-13)
