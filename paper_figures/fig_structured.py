@@ -55,13 +55,15 @@ def sagd_panel(out, quick, rng):
     dks = DiffusionKernelSmoother(process).fit(X)
     samples = process.sample_ddim(dks.score, 8, steps=30 if quick else 60, rng=rng)
     omitted = ~process.covariance.mask
-    nearest = X[np.argmin(np.linalg.norm(samples[:4, None] - process.covariance.projector().apply(X)[None], axis=2),
-                          axis=1)]
-    rows = [np.concatenate(list(r.reshape(4, 8, 8)), axis=1) for r in (samples[:4], nearest)]
-    grid = np.concatenate([rows[0], np.full((1, 32), np.nan), rows[1]])
+    projected = process.covariance.projector().apply(X)
+    nearest = np.argmin(np.linalg.norm(samples[:4, None] - projected[None], axis=2), axis=1)
+    rows = [np.concatenate(list(r.reshape(4, 8, 8)), axis=1) for r in (samples[:4], projected[nearest], X[nearest])]
+    gap = np.full((1, 32), np.nan)
+    grid = np.concatenate([rows[0], gap, rows[1], gap, rows[2]])
     axes[1].imshow(grid, cmap="gray_r")
-    axes[1].set(title=f"DKS-DDIM samples (top), band {band} omitted;\nnearest training digits (bottom)",
-                xticks=[], yticks=[])
+    axes[1].set_title(f"DKS-DDIM samples, band {band} omitted (top);\nnearest training digit, band removed "
+                      "(middle) and as is (bottom)", fontsize=9)
+    axes[1].set(xticks=[], yticks=[])
     data_energy = process.covariance.band_energy(X, mask=omitted) / process.covariance.band_energy(
         X, mask=np.ones_like(omitted))
     sample_energy = process.covariance.band_energy(samples, mask=omitted) / process.covariance.band_energy(
