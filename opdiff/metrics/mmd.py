@@ -3,6 +3,7 @@ import numpy as np
 
 from ..backend import check_points, check_positive, to_numpy
 from ..reductions import gaussian_reduction
+from ..reductions._numpy import squared_distances
 
 
 def _kernel_sum(x, y, bandwidth, backend):
@@ -11,12 +12,12 @@ def _kernel_sum(x, y, bandwidth, backend):
     return float(np.sum(np.exp(to_numpy(reduction.log_sum).astype(np.float64))))
 
 
-def median_bandwidth(x, y, max_points=2000, rng=0):
+def median_bandwidth(x, y, max_points=1000, rng=0):
     """Median heuristic: the median pairwise distance of (a subsample of) the pooled points."""
     pooled = np.concatenate([to_numpy(x), to_numpy(y)])
     if pooled.shape[0] > max_points:
         pooled = pooled[np.random.default_rng(rng).choice(pooled.shape[0], max_points, replace=False)]
-    squared = np.sum((pooled[:, None] - pooled[None]) ** 2, axis=-1)
+    squared = squared_distances(pooled, pooled, np)  # (max_points, max_points): bounded by max_points
     return float(np.sqrt(np.median(squared[np.triu_indices(pooled.shape[0], 1)])))
 
 
