@@ -9,6 +9,7 @@ from .validation import (
     check_time,
     check_fitted,
     check_positive,
+    check_count,
     check_choice,
     require_extra,
 )
@@ -16,6 +17,6 @@ from .validation import (
 __all__ = [
     "get_namespace", "to_numpy", "is_cupy_array", "result_dtype", "as_float_array", "DEFAULT_DTYPE",
     "as_generator", "get_chunk_bytes", "set_chunk_bytes", "chunk_rows", "chunk_budget",
-    "check_points", "check_finite", "check_time", "check_fitted", "check_positive", "check_choice",
+    "check_points", "check_finite", "check_time", "check_fitted", "check_positive", "check_count", "check_choice",
     "require_extra",
 ]

@@ -86,6 +86,19 @@ def check_positive(value, name, strict=True):
     return v
 
 
+def check_count(value, name, minimum=1):
+    """Validate an integer count ``>= minimum`` (a number of points, steps, projections) and return it as int."""
+    try:
+        count = int(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}") from None
+    except (ValueError, OverflowError):  # NaN, inf, non-numeric strings
+        count = None
+    if count is None or count != value or count < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return count
+
+
 def check_choice(value, name, choices):
     """Validate that ``value`` is one of ``choices``."""
     if value not in choices:
