@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import as_generator, check_points, check_time, get_namespace
+from ..backend import as_generator, check_count, check_points, check_time, get_namespace
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -91,8 +91,9 @@ class GaussianPrior:
 
     def sample(self, n, dim, rng=None, dtype=np.float64):
         """Draw ``n`` points of ``R^dim``; returns ``(n, dim)``."""
+        n, dim = check_count(n, "n"), check_count(dim, "dim")
         rng = as_generator(rng)
-        noise = rng.standard_normal((int(n), int(dim))).astype(dtype, copy=False)
+        noise = rng.standard_normal((n, dim)).astype(dtype, copy=False)
         return self._covariance(dim).cholesky().apply(noise)
 
     def log_density(self, x):
@@ -112,8 +113,8 @@ def gaussian_logpdf(residual, chol):
     xp = get_namespace(residual)
     white = chol.solve(residual)
     dim = residual.shape[1]
-    logdet = chol.logdet(dim)
-    return -0.5 * xp.sum(white * white, axis=1) - logdet - 0.5 * dim * LOG_2PI
+    normaliser = xp.asarray(chol.logdet(dim) + 0.5 * dim * LOG_2PI, dtype=residual.dtype)  # float32 kept
+    return -0.5 * xp.sum(white * white, axis=1) - normaliser
 
 
 class GaussianProcess(MarkovProcess):
@@ -144,18 +145,36 @@ class GaussianProcess(MarkovProcess):
             return z
         return z[:, : z.shape[1] // self.n_blocks]
 
+    def check_transition_times(self, t, s=0.0):
+        """Validate the times of :meth:`transition`: ``t_min <= s <= t <= t_max`` (floats or ``(n,)`` arrays).
+
+        Returns
+        -------
+        t, s : float64 NumPy arrays (0-D or 1-D)
+        """
+        t = check_time(t, "t", self.t_min, self.t_max, include_min=True)
+        s = check_time(s, "s", self.t_min, self.t_max, include_min=True)
+        if np.any(s > t):
+            raise ValueError(f"s: expected s <= t, got s={s} and t={t}")
+        return t, s
+
     def transition(self, t, s=0.0):
         """``(Phi, Sigma)`` of ``X_t | X_s`` (``s = 0``: given the data, auxiliary start integrated out).
 
         Parameters
         ----------
-        t : float or (n,) array
-        s : float or (n,) array, ``s <= t``
+        t : float or (n,) array, in ``[t_min, t_max]``
+        s : float or (n,) array, ``t_min <= s <= t``
 
         Returns
         -------
         Phi, Sigma : LinearOperator
             Batched (one per row) when ``t`` or ``s`` is an array.
+
+        Raises
+        ------
+        ValueError
+            Times out of range or non-finite (see :meth:`check_transition_times`).
         """
         raise NotImplementedError
 
@@ -164,6 +183,7 @@ class GaussianProcess(MarkovProcess):
         raise NotImplementedError
 
     def drift(self, x, t):
+        t = check_time(t, "t", self.t_min, self.t_max, n=x.shape[0], include_min=True)
         return self.drift_operator(t).apply(x)
 
     def _check_pair(self, xt, x0, t):

@@ -305,12 +305,7 @@ class FractionalDiffusion(GaussianProcess):
 
     def transition(self, t, s=0.0):
         """``(Phi, Sigma)`` as :class:`Kron` operators (batched when ``t`` or ``s`` is an array)."""
-        t = np.asarray(t, dtype=np.float64)
-        s = np.asarray(s, dtype=np.float64)
-        if np.any(s > t):
-            raise ValueError(f"s: expected s <= t, got s={s} and t={t}")
-        if np.any(s < 0) or np.any(t > self.t_max * (1 + 1e-12)):
-            raise ValueError(f"t, s: expected 0 <= s <= t <= T={self.t_max}, got s={s}, t={t}")
+        t, s = self.check_transition_times(t, s)
         batched = t.ndim > 0 or s.ndim > 0
         t_b, s_b = np.broadcast_arrays(np.atleast_1d(t), np.atleast_1d(s))
         n = self.n_blocks

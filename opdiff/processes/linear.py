@@ -204,12 +204,7 @@ class StationaryLinearSDE(GaussianProcess):
         ``s = 0``: conditioning on the data block only (hybrid start, see the module notes).
         ``s > 0``: conditioning on the whole state ``z_s``.
         """
-        t = np.asarray(t, dtype=np.float64)
-        s = np.asarray(s, dtype=np.float64)
-        if np.any(s > t):
-            raise ValueError(f"s: expected s <= t, got s={s} and t={t}")
-        if np.any(s < 0):
-            raise ValueError(f"s: expected non-negative times, got {s}")
+        t, s = self.check_transition_times(t, s)
         batched = t.ndim > 0 or s.ndim > 0
         t_b, s_b = np.broadcast_arrays(np.atleast_1d(t), np.atleast_1d(s))
         Phi, Sigma = self._transition_blocks(self.integrated_beta(t_b, s_b))
@@ -222,10 +217,7 @@ class StationaryLinearSDE(GaussianProcess):
 
     def transition_from_state(self, t, s=0.0):
         """``(Phi, Sigma)`` of ``z_t | z_s`` conditioning on the whole state, also at ``s = 0``."""
-        t = np.asarray(t, dtype=np.float64)
-        s = np.asarray(s, dtype=np.float64)
-        if np.any(s > t) or np.any(s < 0):
-            raise ValueError(f"s: expected 0 <= s <= t, got s={s} and t={t}")
+        t, s = self.check_transition_times(t, s)
         t_b, s_b = np.broadcast_arrays(np.atleast_1d(t), np.atleast_1d(s))
         Phi, Sigma = self._transition_blocks(self.integrated_beta(t_b, s_b))
         if t.ndim == 0 and s.ndim == 0:

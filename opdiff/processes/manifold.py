@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..backend import as_generator, check_choice, check_positive, get_namespace
+from ..backend import as_generator, check_choice, check_count, check_positive, get_namespace
 from ..linalg import Scalar
 from .base import MarkovProcess
 
@@ -30,7 +30,7 @@ class UniformPrior:
         """``n`` uniform points ``(n, D)`` (``dim``, if given, must be the ambient dimension)."""
         if dim is not None and int(dim) != self.manifold.ambient_dim:
             raise ValueError(f"dim: expected the ambient dimension {self.manifold.ambient_dim}, got {dim}")
-        return self.manifold.random_uniform(n, rng=rng, dtype=dtype)
+        return self.manifold.random_uniform(check_count(n, "n"), rng=rng, dtype=dtype)
 
     def log_density(self, x):
         """``-log volume`` for every row of ``x (n, D)``."""

@@ -36,10 +36,7 @@ class ScalarGaussianProcess(GaussianProcess):
         raise NotImplementedError
 
     def transition(self, t, s=0.0):
-        t = np.asarray(t, dtype=np.float64)
-        s = np.asarray(s, dtype=np.float64)
-        if np.any(s > t):
-            raise ValueError(f"s: expected s <= t, got s={s} and t={t}")
+        t, s = self.check_transition_times(t, s)
         a_t = self.scale(t)
         a_s = self.scale(s) if np.any(s > 0) else np.ones_like(s)
         s_s2 = np.where(s > 0, self.noise_level(np.where(s > 0, s, t)) ** 2, 0.0)

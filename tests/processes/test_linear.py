@@ -61,9 +61,9 @@ def test_transition_matches_lyapunov_ode(name, t):
     # Van Loan / series are exact to round-off.
     np.testing.assert_allclose(Phi.block, Phi_ode, rtol=1e-8, atol=1e-9)
     np.testing.assert_allclose(Sigma.block, Sigma_ode, rtol=1e-8, atol=1e-9)
-    # from s > 0, conditioning on the whole state
-    Phi_s, Sigma_s = process.transition(t + 0.2, t)
-    Phi_ode, Sigma_ode = _lyapunov(process, t + 0.2, t, hybrid=False)
+    # from s > 0, conditioning on the whole state (both times inside (0, T])
+    Phi_s, Sigma_s = process.transition(t, 0.5 * t)
+    Phi_ode, Sigma_ode = _lyapunov(process, t, 0.5 * t, hybrid=False)
     np.testing.assert_allclose(Phi_s.block, Phi_ode, rtol=1e-8, atol=1e-9)
     np.testing.assert_allclose(Sigma_s.block, Sigma_ode, rtol=1e-8, atol=1e-9)
     assert Phi.dense(2 * K).shape == (2 * K, 2 * K)
