@@ -11,9 +11,9 @@ with ``log k(x, y) = -|x - y|^2 / 2`` for :func:`gaussian_reduction` (Mahalanobi
 whitened to this form by the caller), or any log-kernel for :func:`kernel_reduction`.
 Memory is bounded by the chunk budget (:mod:`opdiff.backend.chunking`) for every backend.
 """
-from .api import Reduction, gaussian_reduction, kernel_reduction, available_backends, register_backend
+from .api import Reduction, gaussian_reduction, kernel_reduction, available_backends, register_backend, check_backend
 from ._dask import set_dask_client, get_dask_client
 
 __all__ = ["Reduction", "gaussian_reduction", "kernel_reduction", "available_backends", "register_backend",
-           "set_dask_client", "get_dask_client"]
+           "check_backend", "set_dask_client", "get_dask_client"]
 from .pairwise import pairwise_reduction  # noqa: E402,F401  (per-pair coefficients: Riemannian scores)

@@ -3,7 +3,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..backend import check_choice, check_finite, get_namespace, result_dtype
+from ..backend import check_choice, check_count, check_finite, get_namespace, result_dtype
 from . import _numpy
 from ._auto import auto_policy as _auto_policy
 
@@ -26,6 +26,14 @@ class Reduction(NamedTuple):
 # name -> callable(queries, points, values, log_weights, chunk_bytes) -> (log_sum, mean)
 _BACKENDS = {"numpy": _numpy.gaussian_reduction}
 _KNOWN = ("auto", "numpy", "numba", "keops", "cupy", "dask")
+
+
+def check_backend(backend, name="backend"):
+    """Validate a reduction backend name (``"auto"`` or one of the known backends) and return it.
+
+    Estimators call this in ``fit`` so that a typo fails there, not at the first query.
+    """
+    return check_choice(backend, name, _KNOWN)
 
 
 def register_backend(name, function):
@@ -52,7 +60,7 @@ def _load_optional_backends():
 
 
 def _select_backend(backend, queries, points):
-    check_choice(backend, "backend", _KNOWN)
+    check_backend(backend)
     if backend == "auto":
         _load_optional_backends()
         backend = _auto_policy(queries, points, _BACKENDS)
@@ -64,7 +72,9 @@ def _select_backend(backend, queries, points):
     return _BACKENDS[backend]
 
 
-def _validate(queries, points, values, log_weights):
+def _validate(queries, points, values, log_weights, chunk_bytes=None):
+    if chunk_bytes is not None:
+        check_count(chunk_bytes, "chunk_bytes")
     xp = get_namespace(queries, points, values, log_weights)
     queries, points = xp.asarray(queries), xp.asarray(points)
     if queries.ndim != 2:
@@ -118,7 +128,7 @@ def gaussian_reduction(queries, points, values=None, log_weights=None, backend="
     Reduction
         ``log_sum (m,)`` and ``mean (m, p)``, in the dtype of the inputs (float32 kept).
     """
-    queries, points, values, log_weights = _validate(queries, points, values, log_weights)
+    queries, points, values, log_weights = _validate(queries, points, values, log_weights, chunk_bytes)
     function = _select_backend(backend, queries, points)
     log_sum, mean = function(queries, points, values, log_weights, chunk_bytes)
     return Reduction(log_sum, mean)
@@ -143,6 +153,8 @@ def kernel_reduction(queries, points, log_kernel, values=None, log_weights=None,
     -------
     Reduction
     """
-    queries, points, values, log_weights = _validate(queries, points, values, log_weights)
+    if not callable(log_kernel):
+        raise TypeError(f"log_kernel: expected a callable (query_block, points) -> (b, n), got {type(log_kernel).__name__}")
+    queries, points, values, log_weights = _validate(queries, points, values, log_weights, chunk_bytes)
     log_sum, mean = _numpy.kernel_reduction(queries, points, log_kernel, values, log_weights, chunk_bytes)
     return Reduction(log_sum, mean)
