@@ -139,7 +139,7 @@ def adaptive_sample(process, points, t, factors, rng=None):
     if _is_manifold(process):
         return process.manifold.sample_heat_kernel(points, float(process.heat_time(t)) * factors**2, rng=rng)
     noise = rng.standard_normal(points.shape).astype(points.dtype, copy=False)
-    sigma = float(process.noise_level(t)) * factors[:, None]
+    sigma = (float(process.noise_level(t)) * factors[:, None]).astype(points.dtype, copy=False)  # float32 kept
     return float(process.scale(t)) * (points + sigma * noise)
 
 

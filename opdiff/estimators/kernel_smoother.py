@@ -11,7 +11,7 @@ estimator is the Riemannian DKS (RDKS), with heat kernels and Riemannian gradien
 """
 import numpy as np
 
-from ..backend import as_generator, check_fitted, check_points
+from ..backend import as_generator, check_choice, check_count, check_fitted, check_points, check_positive
 from ..operators.kme import KernelMeanEmbedding, normalised_log_weights
 
 
@@ -66,9 +66,13 @@ class DiffusionKernelSmoother:
             from .adaptive import check_adaptive_process
 
             check_adaptive_process(self.process)
+            check_positive(self.adaptive, "adaptive", strict=False)
             if self.pilot_time is None:
                 raise ValueError("pilot_time: required with adaptive=...; or call select_time(X)")
         if self.is_riemannian:
+            from .riemannian import RIEMANNIAN_BACKENDS
+
+            check_choice(self.backend, "backend", RIEMANNIAN_BACKENDS)
             manifold = self.process.manifold
             X = manifold.check_points(X, "X") if hasattr(manifold, "check_points") else check_points(X, "X")
             data, log_weights, embedding = X, normalised_log_weights(weights, X.shape[0]), None
@@ -182,11 +186,10 @@ class DiffusionKernelSmoother:
         (exact, no discretisation; use :mod:`opdiff.sampling` to run the reverse dynamics instead).
         """
         check_fitted(self, "data_")
+        n = check_count(n, "n")
         rng = as_generator(rng)
-        if int(n) < 1:
-            raise ValueError(f"n: expected a positive number of samples, got {n}")
         probabilities = np.exp(self.log_weights_)
-        index = rng.choice(self.data_.shape[0], size=int(n), p=probabilities / probabilities.sum())
+        index = rng.choice(self.data_.shape[0], size=n, p=probabilities / probabilities.sum())
         if getattr(self, "bandwidth_factors_", None) is not None:
             from .adaptive import adaptive_sample
 

@@ -7,9 +7,9 @@ For a Gaussian process the marginal of the data ``x_i`` (weights ``w_i``) is the
 """
 import numpy as np
 
-from ..backend import as_generator, check_fitted, check_points, get_namespace
+from ..backend import as_generator, check_count, check_fitted, check_points, get_namespace
 from ..processes.base import LOG_2PI
-from ..reductions import gaussian_reduction
+from ..reductions import check_backend, gaussian_reduction
 
 
 def normalised_log_weights(weights, n):
@@ -80,6 +80,7 @@ class KernelMeanEmbedding:
 
     def fit(self, X, weights=None):
         """Store the data ``X (n, d)`` and optional non-negative ``weights (n,)``; returns self."""
+        check_backend(self.backend)
         X = check_points(X, "X")
         log_weights = normalised_log_weights(weights, X.shape[0])
         self.data_, self.log_weights_ = X, log_weights
@@ -136,7 +137,8 @@ class KernelMeanEmbedding:
     def sample(self, n, t, rng=None):
         """Draw ``n`` points of ``rho_t``: a data point by weight, pushed through the transition."""
         check_fitted(self, "data_")
+        n = check_count(n, "n")
         rng = as_generator(rng)
         probabilities = np.exp(self.log_weights_)
-        index = rng.choice(self.data_.shape[0], size=int(n), p=probabilities / probabilities.sum())
+        index = rng.choice(self.data_.shape[0], size=n, p=probabilities / probabilities.sum())
         return self.process.sample(self.data_[index], t, rng=rng)

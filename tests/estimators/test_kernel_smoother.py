@@ -132,7 +132,7 @@ def test_bad_input():
         dks.log_density(z, 0.0)
     with pytest.raises(ValueError, match=r"t: expected times in \(0.0, 1.0\]"):
         dks.score(z, [0.5, 0.5, 2.0])
-    with pytest.raises(ValueError, match="n: expected a positive number of samples"):
+    with pytest.raises(ValueError, match="n: expected an integer >= 1"):
         dks.sample(0, 0.5)
     with pytest.raises(ValueError, match="backend: expected one of"):
         DiffusionKernelSmoother(VPSDE(), backend="fortran").fit(z).score(z, 0.5)
