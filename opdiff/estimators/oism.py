@@ -355,13 +355,16 @@ class OISM:
             ``-inf`` (with a :class:`DivergedFlowWarning`) where the flow diverged.
         """
         check_fitted(self, "moment_means_")
-        x = np.array(self.basis.check_points(x), dtype=np.float64)
-        t = float(check_time(t, "t", 0.0, self.t_max))
-        if np.ndim(t) or t >= self.t_max:
+        x = self.basis.check_points(x)
+        dtype = x.dtype  # the flow runs in float64; the result keeps float32
+        x = np.array(x, dtype=np.float64)
+        t_arr = check_time(t, "t", 0.0, self.t_max)
+        if t_arr.ndim or float(t_arr) >= self.t_max:
             raise ValueError(f"t: expected a float in (0, {self.t_max}), got {t}")
+        t = float(t_arr)
         xT, ell, alive = self._flow(x, t, self.t_max, n_steps, True, progress, "log-density")
         self._diverged(alive, "log_density")
-        return np.where(alive, self.basis.invariant_logpdf(xT) + ell, -np.inf)
+        return np.where(alive, self.basis.invariant_logpdf(xT) + ell, -np.inf).astype(dtype, copy=False)
 
     def sample(self, n, rng=None, t_end=None, n_steps=64, progress=True):
         """Draw ``n`` points: start from ``mu`` at ``t_max``, integrate the probability-flow ODE to ``t_end``.
