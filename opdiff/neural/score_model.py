@@ -8,7 +8,8 @@ Gaussian process. For scalar processes the input is preconditioned by ``1 / (a s
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..backend import as_generator, check_choice, check_fitted, check_points, check_positive, get_namespace
+from ..backend import (as_generator, check_choice, check_count, check_fitted, check_points, check_positive,
+                       get_namespace)
 from .mlp import MLP
 from .optim import Adam
 
@@ -59,36 +60,39 @@ class NeuralScoreModel:
             return 1.0 / (a * np.sqrt(1.0 + s**2))
         return np.ones_like(t)
 
-    def _predict_noise(self, z, t):
+    def _predict_noise(self, z, t, network=None):
         xp = get_namespace(z)
+        network = self.network_ if network is None else network
         c_in = xp.asarray(self._preconditioning(t), dtype=z.dtype)[:, None]
-        return self.network_.forward(z * c_in, xp.asarray(self._conditioning(t), dtype=z.dtype)), c_in
+        return network.forward(z * c_in, xp.asarray(self._conditioning(t), dtype=z.dtype)), c_in
 
     # -- training ---------------------------------------------------------------------------------
     def fit(self, X):
         """Train on ``X (n, d)``; returns self."""
         X = check_points(X, "X")
         check_positive(self.lr, "lr")
-        t_min = check_positive(self.t_min, "t_min")
-        if self.n_steps < 1 or self.batch_size < 1:
-            raise ValueError(f"n_steps, batch_size: expected positive integers, got {self.n_steps}, {self.batch_size}")
+        t_min = float(self.process.check_time(self.t_min, "t_min"))
+        if t_min >= self.process.t_max:
+            raise ValueError(f"t_min: expected a time below the process's t_max={self.process.t_max}, got {t_min}")
+        n_steps, batch_size = check_count(self.n_steps, "n_steps"), check_count(self.batch_size, "batch_size")
         rng = as_generator(self.rng)
         dim = self.process.state_dim(X.shape[1])
-        self.network_ = MLP(dim, self.hidden, rng=rng, dtype=X.dtype)
-        optimiser = Adam(self.network_, lr=self.lr)
-        losses = np.empty(self.n_steps)
-        for step in tqdm(range(self.n_steps), disable=not self.progress, desc="DSM training"):
-            batch = X[rng.integers(0, X.shape[0], size=self.batch_size)]
-            t = rng.uniform(t_min, self.process.t_max, size=self.batch_size)
+        # trained in a local network: a failed fit leaves a previously fitted model unchanged
+        network = MLP(dim, self.hidden, rng=rng, dtype=X.dtype)
+        optimiser = Adam(network, lr=self.lr)
+        losses = np.empty(n_steps)
+        for step in tqdm(range(n_steps), disable=not self.progress, desc="DSM training"):
+            batch = X[rng.integers(0, X.shape[0], size=batch_size)]
+            t = rng.uniform(t_min, self.process.t_max, size=batch_size)
             z, noise = self.process.sample(batch, t, rng=rng, return_noise=True)
-            predicted, _ = self._predict_noise(z, t)
+            predicted, _ = self._predict_noise(z, t, network)
             residual = predicted - noise
             losses[step] = float(np.mean(np.sum(residual**2, axis=1)))
-            self.network_.backward(2.0 * residual / self.batch_size)
+            network.backward(2.0 * residual / batch_size)
             optimiser.step()
         if not np.all(np.isfinite(losses)):
             raise FloatingPointError("DSM training diverged (non-finite loss); lower lr")
-        self.losses_, self.data_dim_ = losses, X.shape[1]
+        self.network_, self.losses_, self.data_dim_ = network, losses, X.shape[1]
         return self
 
     # -- evaluation -------------------------------------------------------------------------------
