@@ -145,7 +145,7 @@ class EigenBasis:
     def laplacians(self, x):
         """(Laplace-Beltrami) Laplacians ``(n, n_basis)``: ``Delta phi = lambda/c phi - grad log mu . grad phi``."""
         x = self.check_points(x)
-        lam = np.tile(np.asarray(self.eigenvalues), self.n_blocks) / self.generator_scale
+        lam = (np.tile(np.asarray(self.eigenvalues), self.n_blocks) / self.generator_scale).astype(x.dtype)
         g = self.invariant_score(x)
         return lam * self.values(x) - np.einsum("nbd,nd->nb", self.gradients(x), g)
 
@@ -178,11 +178,13 @@ class EigenBasis:
     # ----------------------------------------------------------------- invariant law
     def invariant_score(self, x):
         """``grad log mu (x)``; ``(n, dim)``."""
+        x = self.check_points(x)
         xp = get_namespace(x)
         return xp.zeros_like(x)
 
     def invariant_score_divergence(self, x):
         """``Delta log mu (x)``; ``(n,)``."""
+        x = self.check_points(x)
         return np.zeros(x.shape[0], dtype=x.dtype)
 
     def invariant_logpdf(self, x):

@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 import scipy.sparse as sp
 
-from ..backend import as_generator, check_points, check_positive
+from ..backend import as_generator, check_count, check_points, check_positive
 
 _SQRT2 = np.sqrt(2.0)
 
@@ -182,10 +182,11 @@ class Fourier(EigenBasis):
 
     # ---------------------------------------------------------------- invariant law: uniform
     def invariant_logpdf(self, x):
-        return np.full(np.asarray(x).shape[0], -self.dim * np.log(2.0 * np.pi))
+        x = self.check_points(x)
+        return np.full(x.shape[0], -self.dim * np.log(2.0 * np.pi), dtype=x.dtype)
 
     def sample_invariant(self, n, rng=None):
-        return as_generator(rng).uniform(-np.pi, np.pi, size=(int(n), self.dim))
+        return as_generator(rng).uniform(-np.pi, np.pi, size=(check_count(n, "n"), self.dim))
 
     def check_process(self, process):
         """Accept ``ManifoldBrownianMotion(FlatTorus(dim), sigma)`` or ``BrownianMotion(sigma)`` read on the torus."""

@@ -18,7 +18,7 @@ OU is rotation invariant, so the rotated functions are eigenfunctions with the s
 import numpy as np
 from scipy.special import gammaln
 
-from ..backend import check_choice, check_points, check_positive, as_generator
+from ..backend import as_generator, check_choice, check_count, check_points, check_positive
 from .base import EigenBasis, sparse_from_dense
 
 
@@ -263,17 +263,18 @@ class Hermite(EigenBasis):
 
     # ---------------------------------------------------------------- invariant law N(0, I)
     def invariant_score(self, x):
-        return -np.asarray(x)
+        return -self.check_points(x)
 
     def invariant_score_divergence(self, x):
-        return np.full(np.asarray(x).shape[0], -float(self.dim), dtype=np.asarray(x).dtype)
+        x = self.check_points(x)
+        return np.full(x.shape[0], -float(self.dim), dtype=x.dtype)
 
     def invariant_logpdf(self, x):
-        x = np.asarray(x)
-        return -0.5 * np.sum(x * x, axis=1) - 0.5 * self.dim * np.log(2.0 * np.pi)
+        x = self.check_points(x)
+        return -0.5 * np.sum(x * x, axis=1) - x.dtype.type(0.5 * self.dim * np.log(2.0 * np.pi))
 
     def sample_invariant(self, n, rng=None):
-        return as_generator(rng).standard_normal((int(n), self.dim))
+        return as_generator(rng).standard_normal((check_count(n, "n"), self.dim))
 
     def check_process(self, process):
         theta = getattr(process, "theta", None)

@@ -18,7 +18,7 @@ integrands.
 import numpy as np
 from scipy.special import gammaln
 
-from ..backend import as_generator, check_points, check_positive
+from ..backend import as_generator, check_count, check_points, check_positive
 from .base import EigenBasis, check_brownian_process, sparse_from_dense
 
 
@@ -111,7 +111,7 @@ class SphericalHarmonics(EigenBasis):
         q = Q[:, l, am]
         wm = powers[:, am]
         trig = np.where(m >= 0, wm.real, wm.imag)
-        values = norm * q * trig
+        values = (norm * q * trig).astype(x.dtype, copy=False)  # float64 recurrences, float32 kept
         if not gradient:
             return values
         dq = Q[:, l, am + 1]
@@ -121,14 +121,15 @@ class SphericalHarmonics(EigenBasis):
         ty = np.where(m >= 0, -wm1.imag, wm1.real)
         grad = norm[:, None] * np.stack([q * tx, q * ty, dq * trig], axis=-1)  # (n, B, 3) ambient gradient of the extension
         radial = np.einsum("nbd,nd->nb", grad, x)
-        return values, grad - radial[:, :, None] * x[:, None, :]
+        return values, (grad - radial[:, :, None] * x[:, None, :]).astype(x.dtype, copy=False)
 
     def check_points(self, x, name="x"):
         x = check_points(x, name, dim=3)
         err = np.abs(np.linalg.norm(x, axis=1) - 1.0)
         if np.any(err > self.tol):
-            raise ValueError(f"{name}: expected points on the unit sphere S^2 (| |x| - 1 | <= {self.tol}), "
-                             f"got deviation {float(err.max()):.3g}")
+            worst = int(np.argmax(err))
+            raise ValueError(f"{name}: expected points on the unit sphere S^2 (tolerance {self.tol:g}); row {worst} "
+                             f"is at distance {float(err[worst]):.3g} from it")
         return x
 
     def project(self, x):
@@ -150,10 +151,11 @@ class SphericalHarmonics(EigenBasis):
 
     # ---------------------------------------------------------------- invariant law: uniform
     def invariant_logpdf(self, x):
-        return np.full(np.asarray(x).shape[0], -np.log(4.0 * np.pi))
+        x = self.check_points(x)
+        return np.full(x.shape[0], -np.log(4.0 * np.pi), dtype=x.dtype)
 
     def sample_invariant(self, n, rng=None):
-        g = as_generator(rng).standard_normal((int(n), 3))
+        g = as_generator(rng).standard_normal((check_count(n, "n"), 3))
         return g / np.linalg.norm(g, axis=1, keepdims=True)
 
     def check_process(self, process):
