@@ -1,7 +1,7 @@
 """Sample and score discrepancies: sliced Wasserstein, Fisher divergence, held-out log-likelihood."""
 import numpy as np
 
-from ..backend import as_generator, check_points
+from ..backend import as_generator, check_count, check_points, check_positive
 
 
 def sliced_wasserstein(x, y, n_projections=128, p=2, rng=None):
@@ -13,8 +13,12 @@ def sliced_wasserstein(x, y, n_projections=128, p=2, rng=None):
     x, y = check_points(x, "x"), check_points(y, "y")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"y: expected dimension {x.shape[1]} to match x, got {y.shape[1]}")
+    n_projections = check_count(n_projections, "n_projections")
+    p = check_positive(p, "p")
+    if p < 1:
+        raise ValueError(f"p: expected p >= 1 (a Wasserstein order), got {p}")
     rng = as_generator(rng)
-    directions = rng.standard_normal((x.shape[1], int(n_projections)))
+    directions = rng.standard_normal((x.shape[1], n_projections))
     directions /= np.linalg.norm(directions, axis=0)
     px, py = np.sort(x @ directions, axis=0), np.sort(y @ directions, axis=0)
     if px.shape[0] != py.shape[0]:

@@ -14,6 +14,9 @@ def _kernel_sum(x, y, bandwidth, backend):
 
 def median_bandwidth(x, y, max_points=1000, rng=0):
     """Median heuristic: the median pairwise distance of (a subsample of) the pooled points."""
+    x, y = check_points(x, "x"), check_points(y, "y")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"y: expected dimension {x.shape[1]} to match x, got {y.shape[1]}")
     pooled = np.concatenate([to_numpy(x), to_numpy(y)])
     if pooled.shape[0] > max_points:
         pooled = pooled[np.random.default_rng(rng).choice(pooled.shape[0], max_points, replace=False)]

@@ -13,7 +13,7 @@ Both functions share the signature of :func:`opdiff.sampling.sample_reverse_sde`
 """
 import numpy as np
 
-from ..backend import as_generator, check_choice
+from ..backend import as_generator, check_choice, check_count, check_time
 from ._common import CountedModel, Recorder, check_times, steps
 
 
@@ -115,5 +115,9 @@ def sample_manifold_probability_flow(score, x, times, *, process, method="heun",
 
 def uniform_time_grid(process, n_steps, t_min):
     """``n_steps + 1`` times from ``process.t_max`` down to ``t_min``, uniform in heat time."""
-    s = np.linspace(float(process.heat_time(process.t_max)), float(process.heat_time(t_min)), int(n_steps) + 1)
+    n_steps = check_count(n_steps, "n_steps")
+    t_min = float(check_time(t_min, "t_min", 0.0, process.t_max, include_min=True))
+    if t_min >= process.t_max:
+        raise ValueError(f"t_min: expected a time below t_max={process.t_max}, got {t_min}")
+    s = np.linspace(float(process.heat_time(process.t_max)), float(process.heat_time(t_min)), n_steps + 1)
     return process.time_at_heat_time(s)

@@ -13,15 +13,15 @@ from ..backend import check_choice, check_positive, get_namespace, to_numpy
 from .ipndm import sample_ipndm
 
 
-def _check_grid_args(n_steps, low, high, append_zero):
+def _check_grid_args(n_steps, low, high, append_zero, names=("low", "high")):
     if not isinstance(n_steps, numbers.Integral) or isinstance(n_steps, bool) or n_steps < 1:
         raise ValueError(f"n_steps: expected a positive integer, got {n_steps!r}")
     if append_zero and n_steps < 2:
         raise ValueError(f"n_steps: append_zero needs at least 2 steps, got {n_steps}")
-    low = check_positive(low, "low")
-    high = check_positive(high, "high")
+    low = check_positive(low, names[0])
+    high = check_positive(high, names[1])
     if high <= low:
-        raise ValueError(f"high: expected a value above low={low}, got {high}")
+        raise ValueError(f"{names[1]}: expected a value above {names[0]}={low}, got {high}")
     return int(n_steps) - (1 if append_zero else 0), low, high
 
 
@@ -41,8 +41,12 @@ def polynomial_grid(n_steps, low, high, rho=7.0, append_zero=False):
 
     ``rho = 1`` is uniform; large ``rho`` concentrates the steps near ``low``.
     """
+    return _polynomial_grid(n_steps, low, high, rho, append_zero, ("low", "high"))
+
+
+def _polynomial_grid(n_steps, low, high, rho, append_zero, names):
     rho = check_positive(rho, "rho")
-    m, low, high = _check_grid_args(n_steps, low, high, append_zero)
+    m, low, high = _check_grid_args(n_steps, low, high, append_zero, names)
     ramp = np.linspace(0.0, 1.0, m + 1)
     grid = (high ** (1 / rho) + ramp * (low ** (1 / rho) - high ** (1 / rho))) ** rho
     grid[0], grid[-1] = high, low
@@ -51,7 +55,7 @@ def polynomial_grid(n_steps, low, high, rho=7.0, append_zero=False):
 
 def edm_sigmas(n_steps, sigma_min=0.002, sigma_max=80.0, rho=7.0, append_zero=True):
     """The EDM noise-level grid with the EDM defaults (``sigma_min = 0.002``, ``sigma_max = 80``, ``rho = 7``)."""
-    return polynomial_grid(n_steps, sigma_min, sigma_max, rho=rho, append_zero=append_zero)
+    return _polynomial_grid(n_steps, sigma_min, sigma_max, rho, append_zero, ("sigma_min", "sigma_max"))
 
 
 def log_snr_grid(n_steps, low, high, append_zero=False):
