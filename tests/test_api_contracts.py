@@ -377,6 +377,7 @@ FUNCTION_CASES = {
                                                                     process=VPSDE())),
     "manifold_sde_times": ("times", lambda: sampling.sample_manifold_reverse_sde(
         lambda x, t: 0 * x, XS, [100.0, 0.5], process=ManifoldBrownianMotion(SPHERE))),
+    "oism_fit_overflow": ("X", lambda: _oism().fit(1e200 * X)),
     "edm_sigma_min": ("sigma_min", lambda: sampling.edm_sigmas(5, sigma_min=-1.0)),
     "edm_sigma_max": ("sigma_max", lambda: sampling.edm_sigmas(5, sigma_min=1.0, sigma_max=0.5)),
     "grid_steps": ("n_steps", lambda: sampling.uniform_grid(0, 0.1, 1.0)),

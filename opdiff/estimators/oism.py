@@ -121,11 +121,15 @@ class OISM:
         nb, M = self.basis.n_blocks, self.basis.n_moments
         total = np.zeros((nb, M))
         total_sq = np.zeros((nb, M))
-        for sl in chunk_rows(n, 8 * nb * M * 3, self.chunk_bytes):
-            psi = np.asarray(self.basis.moment_values(X[sl]), dtype=np.float64)
-            total += psi.sum(0)
-            total_sq += (psi * psi).sum(0)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, naming X
+            for sl in chunk_rows(n, 8 * nb * M * 3, self.chunk_bytes):
+                psi = np.asarray(self.basis.moment_values(X[sl]), dtype=np.float64)
+                total += psi.sum(0)
+                total_sq += (psi * psi).sum(0)
         means = total / n
+        if not (np.all(np.isfinite(means)) and np.all(np.isfinite(total_sq))):
+            raise ValueError("X: expected points where the basis is finite, got non-finite moment sample means "
+                             f"(largest |x| = {float(np.max(np.abs(X))):.3g})")
         variances = np.maximum(total_sq / n - means**2, 0.0) * n / max(n - 1, 1)
         return self.fit_moments(means, variances=variances, n_samples=n)
 
