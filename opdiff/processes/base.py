@@ -43,9 +43,12 @@ class MarkovProcess:
     t_max = 1.0
     is_manifold = False
 
-    def check_time(self, t, name="t", n=None):
-        """Validate ``t`` (a float or ``(n,)`` array) against this process's time range."""
-        return check_time(t, name, self.t_min, self.t_max, n=n)
+    def check_time(self, t, name="t", n=None, include_min=False):
+        """Validate ``t`` (a float or ``(n,)`` array) against this process's time range.
+
+        ``include_min=True`` also accepts ``t_min`` (SDE coefficients are defined on ``[t_min, t_max]``).
+        """
+        return check_time(t, name, self.t_min, self.t_max, n=n, include_min=include_min)
 
     def drift(self, x, t):
         """Drift ``b(x, t)``; ``x (n, D) -> (n, D)``."""
@@ -152,8 +155,8 @@ class GaussianProcess(MarkovProcess):
         -------
         t, s : float64 NumPy arrays (0-D or 1-D)
         """
-        t = check_time(t, "t", self.t_min, self.t_max, include_min=True)
-        s = check_time(s, "s", self.t_min, self.t_max, include_min=True)
+        t = self.check_time(t, include_min=True)
+        s = self.check_time(s, "s", include_min=True)
         if np.any(s > t):
             raise ValueError(f"s: expected s <= t, got s={s} and t={t}")
         return t, s
@@ -183,8 +186,7 @@ class GaussianProcess(MarkovProcess):
         raise NotImplementedError
 
     def drift(self, x, t):
-        t = check_time(t, "t", self.t_min, self.t_max, n=x.shape[0], include_min=True)
-        return self.drift_operator(t).apply(x)
+        return self.drift_operator(self.check_time(t, n=x.shape[0], include_min=True)).apply(x)
 
     def _check_pair(self, xt, x0, t):
         x0 = check_points(x0, "x0")

@@ -336,7 +336,7 @@ class FractionalDiffusion(GaussianProcess):
 
     def diffusion(self, t):
         """``G(t)`` as a square :class:`Kron` block whose first column is the noise vector (one shared BM)."""
-        t = np.asarray(t, dtype=np.float64)
+        t = self.check_time(t, include_min=True)
         vectors = np.stack([self.noise_vector(u) for u in np.atleast_1d(t)])
         blocks = np.zeros(vectors.shape + (self.n_blocks,))
         blocks[:, :, 0] = vectors

@@ -244,12 +244,12 @@ class StationaryLinearSDE(GaussianProcess):
 
     def diffusion(self, t):
         """``G(t) = sqrt(beta(t)) (2 D)^{1/2}`` (symmetric square root) as a :class:`Kron` operator."""
-        beta = self.beta(t)
+        beta = self.beta(self.check_time(t, include_min=True))
         return Kron(np.sqrt(beta)[..., None, None] * self.G0)
 
     def diffusion_covariance(self, t):
         """``G G^T = 2 beta(t) D`` as a :class:`Kron` operator."""
-        return Kron(self.beta(t)[..., None, None] * self.GGT0)
+        return Kron(self.beta(self.check_time(t, include_min=True))[..., None, None] * self.GGT0)
 
     def prior(self):
         """The stationary law ``N(0, Sigma_inf (x) I_d)`` on the state ``R^{K d}``."""

@@ -120,7 +120,7 @@ class ManifoldBrownianMotion(MarkovProcess):
 
     def diffusion(self, t):
         """``G(t) = g(t) I`` (on the tangent space) as a :class:`~opdiff.linalg.Scalar`."""
-        return Scalar(self.diffusion_coefficient(t))
+        return Scalar(self.diffusion_coefficient(self.check_time(t, include_min=True)))
 
     def drift(self, x, t):
         """Zero: Brownian motion has no drift."""

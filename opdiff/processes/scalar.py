@@ -47,7 +47,7 @@ class ScalarGaussianProcess(GaussianProcess):
         return Scalar(self.log_scale_rate(np.asarray(t, dtype=np.float64)))
 
     def diffusion(self, t):
-        t = np.asarray(t, dtype=np.float64)
+        t = self.check_time(t, include_min=True)
         return Scalar(self.scale(t) * np.sqrt(self.noise_rate(t)))
 
     def prior(self):
