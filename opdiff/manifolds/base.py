@@ -86,7 +86,11 @@ class Manifold:
         return self.to_tangent(x, ambient_gradient)
 
     def exp(self, x, v):
-        """Exponential map: ``exp_x(v)`` for ``x (n, D)`` and tangent ``v (n, D)``."""
+        """Exponential map: ``exp_x(v)`` for ``x (n, D)`` and tangent ``v (n, D)``.
+
+        Like :meth:`log`, :meth:`dist` and the heat kernels, a sampler's inner-loop primitive: points are
+        not validated here; public entry points validate them with :meth:`check_points`.
+        """
         raise NotImplementedError
 
     def log(self, x, y):
