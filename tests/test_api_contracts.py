@@ -119,14 +119,19 @@ def test_transition_start_time_after_t_names_s(name):
     assert np.all(np.isfinite(Sigma.dense(process.state_dim(GAUSSIAN[name][1]))))
 
 
-@pytest.mark.parametrize("name", sorted(GAUSSIAN))
-def test_gaussian_process_drift_rejects_times_out_of_range(name):
-    process, _, xt = gaussian_pair(name)
-    with pytest.raises(ValueError, match=arg("t")):
-        process.drift(xt, -1.0)
-    with pytest.raises(ValueError, match=arg("t")):
-        process.drift(xt, np.nan)
-    assert np.all(np.isfinite(process.drift(xt, 0.5 * process.t_max)))
+@pytest.mark.parametrize("name", sorted(GAUSSIAN) + sorted(MANIFOLD))
+def test_sde_coefficients_reject_times_out_of_range(name):
+    process, _, xt = process_pair(name)
+    for t in (-1.0, 2.0 * process.t_max, np.nan):
+        with pytest.raises(ValueError, match=arg("t")):
+            process.diffusion(t)
+        if name in GAUSSIAN:
+            with pytest.raises(ValueError, match=arg("t")):
+                process.drift(xt, t)
+    # defined on the closed range [t_min, t_max]
+    for t in (process.t_min, process.t_max):
+        assert np.all(np.isfinite(process.drift(xt, t)))
+        assert np.all(np.isfinite(process.diffusion_covariance(t).dense(xt.shape[1])))
 
 
 @pytest.mark.parametrize("name", sorted(GAUSSIAN) + sorted(MANIFOLD))
