@@ -330,6 +330,8 @@ UNKNOWN_OPTIONS = {
         lambda x, t: -x, X, [1.0, 0.5], process=VPSDE(), method="nope")),
     "manifold_flow_method": ("method", lambda: sampling.sample_manifold_probability_flow(
         lambda x, t: 0 * x, XS, [1.0, 0.5], process=ManifoldBrownianMotion(SPHERE), method="nope")),
+    "trajectory_attribute": ("attribute", lambda: sampling.chord_deviation(
+        sampling.sample_euler(lambda x, s: 0 * x, X, [1.0, 0.5, 0.0]), attribute="nope")),
     "ipndm_warmup": ("warmup", lambda: sampling.sample_ipndm(lambda x, s: 0 * x, X, [1.0, 0.5, 0.0], warmup="nope")),
 }
 

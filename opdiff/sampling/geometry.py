@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..backend import check_finite, check_points, chunk_rows, get_chunk_bytes, get_namespace, to_numpy
+from ..backend import check_choice, check_finite, check_points, chunk_rows, get_chunk_bytes, get_namespace, to_numpy
 from ..reductions._numpy import squared_distances
 from .trajectory import Trajectory
 
@@ -15,7 +15,7 @@ from .trajectory import Trajectory
 def _points(trajectory, name="trajectory", attribute="samples"):
     """``(T, n, D)`` float array from a Trajectory (its ``attribute``) or an array."""
     if isinstance(trajectory, Trajectory):
-        trajectory = getattr(trajectory, attribute)
+        trajectory = getattr(trajectory, check_choice(attribute, "attribute", {"samples", "denoised"}))
         if trajectory is None:
             raise ValueError(f"{name}: this trajectory has no {attribute}")
     xp = get_namespace(trajectory)
