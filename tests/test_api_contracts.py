@@ -384,6 +384,7 @@ FUNCTION_CASES = {
                                                                     process=VPSDE())),
     "manifold_sde_times": ("times", lambda: sampling.sample_manifold_reverse_sde(
         lambda x, t: 0 * x, XS, [100.0, 0.5], process=ManifoldBrownianMotion(SPHERE))),
+    "time_not_a_number": ("t", lambda: VPSDE().sample(X, "soon", rng=0)),
     "oism_fit_overflow": ("X", lambda: _oism().fit(1e200 * X)),
     "edm_sigma_min": ("sigma_min", lambda: sampling.edm_sigmas(5, sigma_min=-1.0)),
     "edm_sigma_max": ("sigma_max", lambda: sampling.edm_sigmas(5, sigma_min=1.0, sigma_max=0.5)),

@@ -60,7 +60,10 @@ def check_time(t, name="t", t_min=0.0, t_max=np.inf, n=None, include_min=False):
 
     Returns a float64 NumPy scalar array or ``(n,)`` array.
     """
-    arr = np.asarray(t, dtype=np.float64) if not hasattr(t, "get") else np.asarray(t.get(), dtype=np.float64)
+    try:
+        arr = np.asarray(t.get() if hasattr(t, "get") else t, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a float or a 1-D array of floats, got {type(t).__name__}") from None
     if arr.ndim > 1:
         raise ValueError(f"{name}: expected a float or a 1-D array, got shape {arr.shape}")
     if arr.ndim == 1 and n is not None and arr.shape[0] not in (1, n):
