@@ -302,8 +302,14 @@ def test_estimator_hyper_parameters_are_named():
         NeuralScoreModel(VPSDE(), n_steps=0).fit(X)
     with pytest.raises(ValueError, match=arg("lr")):
         NeuralScoreModel(VPSDE(), lr=-1.0, n_steps=2).fit(X)
+    with pytest.raises(ValueError, match=arg("hidden")):
+        NeuralScoreModel(VPSDE(), hidden=(0,), n_steps=2).fit(X)
     with pytest.raises(ValueError, match=arg("process")):
         OISM(VPSDE(), Hermite(2, 2))
+    with pytest.raises(ValueError, match=arg("chunk_bytes")):
+        OISM(OrnsteinUhlenbeck(), Hermite(2, 2), chunk_bytes=-1)
+    with pytest.raises(TypeError, match=arg("process")):
+        DiffusionKernelSmoother("vp").fit(X)
     with pytest.raises(ValueError, match=arg("n")):
         _oism().fit(X).sample(0, progress=False)
 

@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from ..backend import (as_generator, check_choice, check_fitted, check_points, check_positive, check_time,
+from ..backend import (as_generator, check_choice, check_count, check_fitted, check_points, check_positive, check_time,
                        chunk_rows)
 from .losses import LinearScoreModel
 
@@ -105,7 +105,7 @@ class OISM:
         if self.t_grid_min >= self.t_max:
             raise ValueError(f"t_grid_min: expected < t_max={self.t_max}, got {self.t_grid_min}")
         self.condition_warn = check_positive(condition_warn, "condition_warn")
-        self.chunk_bytes = chunk_bytes
+        self.chunk_bytes = None if chunk_bytes is None else check_count(chunk_bytes, "chunk_bytes")
         self.moment_means_ = None
 
     # ------------------------------------------------------------------ fitting

@@ -1,7 +1,7 @@
 """A time-conditioned MLP score network with a hand-written backward pass."""
 import numpy as np
 
-from ..backend import as_generator, check_choice, get_namespace
+from ..backend import as_generator, check_choice, check_count, get_namespace
 from .layers import ACTIVATIONS, Dense
 
 
@@ -40,7 +40,7 @@ class MLP:
         check_choice(activation, "activation", set(ACTIVATIONS))
         rng = as_generator(rng)
         self.dim, self.time_features, self.dtype = int(dim), int(time_features), np.dtype(dtype)
-        widths = [self.dim + self.time_features, *map(int, hidden)]
+        widths = [self.dim + self.time_features, *(check_count(width, "hidden") for width in hidden)]
         self.layers = []
         for n_in, n_out in zip(widths[:-1], widths[1:]):
             self.layers += [Dense(n_in, n_out, rng, self.dtype), ACTIVATIONS[activation]()]
