@@ -91,7 +91,8 @@ def call(process, method, x0, xt, t):
 
 PROCESS_METHODS = [(name, method) for name in GAUSSIAN
                    for method in ("transition", "sample", "transition_logpdf", "transition_score")]
-PROCESS_METHODS += [(name, method) for name in MANIFOLD for method in ("sample", "transition_logpdf", "transition_score")]
+PROCESS_METHODS += [(name, method) for name in MANIFOLD
+                    for method in ("sample", "transition_logpdf", "transition_score")]
 
 
 @pytest.mark.parametrize("name, method", PROCESS_METHODS)
@@ -317,7 +318,8 @@ def test_estimator_hyper_parameters_are_named():
 # ---------------------------------------------------------------------------------------------- option strings
 UNKNOWN_OPTIONS = {
     "dks_backend": ("backend", lambda: DiffusionKernelSmoother(VPSDE(), backend="nope").fit(X)),
-    "rdks_backend": ("backend", lambda: DiffusionKernelSmoother(ManifoldBrownianMotion(SPHERE), backend="nope").fit(XS)),
+    "rdks_backend": ("backend", lambda: DiffusionKernelSmoother(ManifoldBrownianMotion(SPHERE),
+                                                                backend="nope").fit(XS)),
     "kme_backend": ("backend", lambda: KernelMeanEmbedding(VPSDE(), backend="nope").fit(X)),
     "reduction_backend": ("backend", lambda: gaussian_reduction(X, X, backend="nope")),
     "mmd_backend": ("backend", lambda: metrics.mmd_squared(X, X, backend="nope")),
@@ -349,7 +351,7 @@ def test_unknown_option_strings_name_the_argument(case):
         function()
 
 
-# ---------------------------------------------------------------------------------------------- reductions, metrics, bases
+# ------------------------------------------------------------------------ reductions, metrics, samplers, bases
 def _log_kernel(a, b):
     return -0.5 * ((a[:, None] - b[None]) ** 2).sum(-1)
 
@@ -362,7 +364,7 @@ FUNCTION_CASES = {
     "reduction_values_rows": ("values", lambda: gaussian_reduction(X, X, values=np.zeros((3, 1)))),
     "reduction_nan_values": ("values", lambda: gaussian_reduction(X, X, values=with_nan(X))),
     "reduction_log_weights_shape": ("log_weights", lambda: gaussian_reduction(X, X, log_weights=np.zeros(3))),
-    "reduction_log_weights_nan": ("log_weights", lambda: gaussian_reduction(X, X, log_weights=with_nan(np.zeros(16), 0))),
+    "reduction_log_weights_nan": ("log_weights", lambda: gaussian_reduction(X, X, log_weights=np.full(16, np.nan))),
     "reduction_chunk_bytes": ("chunk_bytes", lambda: gaussian_reduction(X, X, chunk_bytes=-5)),
     "kernel_reduction_nan": ("queries", lambda: kernel_reduction(with_nan(X), X, _log_kernel)),
     "kernel_reduction_kernel": ("log_kernel", lambda: kernel_reduction(X, X, None)),
@@ -384,7 +386,8 @@ FUNCTION_CASES = {
     "dpm_nan_denoiser": ("denoiser", lambda: sampling.sample_dpm_solver_pp_2m(
         lambda x, s: np.nan * x, X, [1.0, 0.5, 0.0])),
     "euler_maruyama_nan": ("x", lambda: sampling.sample_euler_maruyama(lambda x, s: 0 * x, with_nan(X), [1.0, 0.0])),
-    "reverse_sde_times": ("times", lambda: sampling.sample_reverse_sde(lambda x, t: -x, X, [5.0, 0.5], process=VPSDE())),
+    "reverse_sde_times": ("times", lambda: sampling.sample_reverse_sde(lambda x, t: -x, X, [5.0, 0.5],
+                                                                       process=VPSDE())),
     "flow_times": ("times", lambda: sampling.sample_probability_flow(lambda x, t: -x, X, [0.5, -0.5], process=VPSDE())),
     "flow_nan_start": ("x", lambda: sampling.sample_probability_flow(lambda x, t: -x, with_nan(X), [1.0, 0.5],
                                                                     process=VPSDE())),

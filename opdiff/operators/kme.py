@@ -81,7 +81,8 @@ class KernelMeanEmbedding:
     def fit(self, X, weights=None):
         """Store the data ``X (n, d)`` and optional non-negative ``weights (n,)``; returns self."""
         if not callable(getattr(self.process, "transition", None)):
-            raise TypeError(f"process: expected a Gaussian process with transition(t), got {type(self.process).__name__}")
+            raise TypeError(f"process: expected a Gaussian process with transition(t), "
+                            f"got {type(self.process).__name__}")
         check_backend(self.backend)
         X = check_points(X, "X")
         log_weights = normalised_log_weights(weights, X.shape[0])

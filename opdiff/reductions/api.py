@@ -154,7 +154,8 @@ def kernel_reduction(queries, points, log_kernel, values=None, log_weights=None,
     Reduction
     """
     if not callable(log_kernel):
-        raise TypeError(f"log_kernel: expected a callable (query_block, points) -> (b, n), got {type(log_kernel).__name__}")
+        raise TypeError(f"log_kernel: expected a callable (query_block, points) -> (b, n), "
+                        f"got {type(log_kernel).__name__}")
     queries, points, values, log_weights = _validate(queries, points, values, log_weights, chunk_bytes)
     log_sum, mean = _numpy.kernel_reduction(queries, points, log_kernel, values, log_weights, chunk_bytes)
     return Reduction(log_sum, mean)
