@@ -430,8 +430,11 @@ def test_process_keeps_float32(name):
     assert process.transition_score(xt, x0, t).dtype == np.float32
     assert process.transition_logpdf(xt, x0, t).dtype == np.float32
     assert process.prior().log_density(xt).dtype == np.float32
-    # float64 by default, also for integer input
+    # float64 by default (integer data too, where integers are valid points)
     assert process.sample(x0.astype(np.float64), t, rng=0).dtype == np.float64
+    assert process.transition_score(xt.astype(np.float64), x0.astype(np.float64), t).dtype == np.float64
+    if name in GAUSSIAN:
+        assert process.sample(np.ones(x0.shape, dtype=np.int64), t, rng=0).dtype == np.float64
 
 
 @pytest.mark.parametrize("name, method", ESTIMATOR_METHODS)
