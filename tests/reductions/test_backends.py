@@ -100,6 +100,22 @@ def test_numba_streams_with_tiny_chunk_budget(dim, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numba_large_dim_splits_the_data_for_few_queries(dtype):
+    # 3 queries, 4000 points: the large-D kernel splits the data range across tasks and merges the
+    # partial reductions; the first half of the data has zero weight, so whole ranges drop out
+    from opdiff.reductions._numba import _large_dim_blocks
+
+    rng = np.random.default_rng(11)
+    queries, points = rng.normal(size=(3, 24)).astype(dtype), rng.normal(size=(4000, 24)).astype(dtype)
+    values = rng.normal(size=(4000, 5)).astype(dtype)
+    log_weights = rng.normal(size=4000).astype(dtype)
+    log_weights[:2000] = -np.inf
+    assert _large_dim_blocks(3, 4000, 24, np.dtype(dtype).itemsize, None)[2] > 1
+    result = gaussian_reduction(queries, points, values, log_weights, backend="numba")
+    assert_matches(result, reference(queries, points, values, log_weights), dtype, 1 + np.ptp(values))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_numba_exponential_is_accurate(dtype):
     # the vectorised exp against numpy's (float64) exp, over the whole range after max subtraction
     x = np.concatenate([-np.geomspace(1e-12, 800, 4000), [0.0, -np.inf]]).astype(dtype)
