@@ -289,6 +289,19 @@ def _tiled_large_dim(queries, points, values, point_half_norms, log_weights, que
                         row_sums[r, k] += partial[r, k]
 
 
+@njit(parallel=True, fastmath=_FLAGS, error_model="numpy", cache=True)
+def _centre_rows(points, centre, out, half_norms):
+    """``out = points - centre`` and ``half_norms = |out|^2 / 2`` per row, in one parallel pass."""
+    dim = points.shape[1]
+    for i in prange(points.shape[0]):
+        acc = points.dtype.type(0.0)
+        for k in range(dim):
+            value = points[i, k] - centre[k]
+            out[i, k] = value
+            acc += value * value
+        half_norms[i] = points.dtype.type(0.5) * acc
+
+
 @njit(parallel=True, error_model="numpy", cache=True)
 def _merge_splits(running, totals, sums, log_sum, mean):
     """Combine the per-range partial reductions of :func:`_tiled_large_dim` (ranges of zero weight drop out)."""
@@ -370,8 +383,8 @@ def gaussian_reduction(queries, points, values, log_weights, chunk_bytes=None):
         return log_sum, mean
     # Large D: one parallel kernel over (query block, data tile) tasks, single-threaded BLAS inside each.
     centre = points.mean(axis=0)
-    centred_points = np.ascontiguousarray(points - centre)
-    point_half_norms = 0.5 * np.einsum("ij,ij->i", centred_points, centred_points)
+    centred_points, point_half_norms = np.empty((n, dim), dtype=dtype), np.empty(n, dtype=dtype)
+    _centre_rows(points, centre, centred_points, point_half_norms)
     values = np.ascontiguousarray(points if values is None else values)
     centred_queries = queries - centre
     # float64 partial sums (max, total, p sums) per query row and data split, within the chunk budget
