@@ -12,8 +12,8 @@ whitened to this form by the caller), or any log-kernel for :func:`kernel_reduct
 Memory is bounded by the chunk budget (:mod:`opdiff.backend.chunking`) for every backend.
 """
 from .api import Reduction, gaussian_reduction, kernel_reduction, available_backends, register_backend, check_backend
-from ._dask import set_dask_client, get_dask_client
+from ._dask import clear_dask_cache, set_dask_client, get_dask_client
 
 __all__ = ["Reduction", "gaussian_reduction", "kernel_reduction", "available_backends", "register_backend",
-           "check_backend", "set_dask_client", "get_dask_client"]
+           "check_backend", "set_dask_client", "get_dask_client", "clear_dask_cache"]
 from .pairwise import pairwise_reduction  # noqa: E402,F401  (per-pair coefficients: Riemannian scores)

@@ -104,3 +104,66 @@ def test_start_local_cluster_is_owned_and_closed(client):
     finally:
         set_dask_client(client)
     assert own.status == "closed" and client.status == "running"
+
+
+def _count_data_scatters(client, monkeypatch):
+    """Spy on client.scatter: counts the calls that send data partitions (the queries are broadcast)."""
+    calls = []
+    scatter = client.scatter
+
+    def spy(data, *args, **kwargs):
+        if not kwargs.get("broadcast"):
+            calls.append(len(data))
+        return scatter(data, *args, **kwargs)
+
+    monkeypatch.setattr(client, "scatter", spy)
+    return calls
+
+
+def test_dask_keeps_the_data_on_the_workers_between_calls(client, monkeypatch):
+    from opdiff.reductions import _dask
+
+    set_dask_client(client)  # also empties the cache
+    calls = _count_data_scatters(client, monkeypatch)
+    queries, points, log_weights = _data(seed=3)
+    for query_block in (queries[:20], queries[20:]):  # two query batches, one training set
+        got = gaussian_reduction(query_block, points, log_weights=log_weights, backend="dask")
+        expected = gaussian_reduction(query_block, points, log_weights=log_weights, backend="numpy")
+        np.testing.assert_allclose(got.log_sum, expected.log_sum, rtol=1e-12)  # tolerance: module docstring
+        np.testing.assert_allclose(got.mean, expected.mean, rtol=0, atol=1e-12)
+    assert len(calls) == 1 and len(_dask._DATA_CACHE) == 1
+    # an equal copy hits the cache (the key is the content); an in-place edit of the same array misses
+    gaussian_reduction(queries, points.copy(), log_weights=log_weights.copy(), backend="dask")
+    assert len(calls) == 1
+    points[0] += 1.0
+    got = gaussian_reduction(queries, points, log_weights=log_weights, backend="dask")
+    expected = gaussian_reduction(queries, points, log_weights=log_weights, backend="numpy")
+    np.testing.assert_allclose(got.log_sum, expected.log_sum, rtol=1e-12)
+    assert len(calls) == 2 and len(_dask._DATA_CACHE) == 2
+    # partitions lost on the cluster (here: cancelled) are sent again
+    client.cancel(list(_dask._DATA_CACHE.values())[-1])
+    got = gaussian_reduction(queries, points, log_weights=log_weights, backend="dask")
+    np.testing.assert_allclose(got.log_sum, expected.log_sum, rtol=1e-12)
+    assert len(calls) == 3
+
+
+def test_dask_data_cache_is_bounded_and_cleared(client, monkeypatch):
+    from opdiff.reductions import _dask, clear_dask_cache
+
+    set_dask_client(client)
+    calls = _count_data_scatters(client, monkeypatch)
+    queries, points, log_weights = _data(n=11)
+    for k in range(_dask.DATA_CACHE_SIZE + 2):  # distinct data sets: the oldest entries are released
+        gaussian_reduction(queries, points + k, log_weights=log_weights, backend="dask")
+    assert len(_dask._DATA_CACHE) == _dask.DATA_CACHE_SIZE and len(calls) == _dask.DATA_CACHE_SIZE + 2
+    gaussian_reduction(queries, points, log_weights=log_weights, backend="dask")  # evicted: sent again
+    assert len(calls) == _dask.DATA_CACHE_SIZE + 3
+    # another partition count is another key; values=None and explicit values are different data
+    set_dask_client(client, n_partitions=3)
+    assert len(_dask._DATA_CACHE) == 0  # set_dask_client empties the cache
+    gaussian_reduction(queries, points, log_weights=log_weights, backend="dask")
+    gaussian_reduction(queries, points, points, log_weights=log_weights, backend="dask")
+    assert len(calls) == _dask.DATA_CACHE_SIZE + 5
+    clear_dask_cache()
+    assert len(_dask._DATA_CACHE) == 0
+    set_dask_client(client)
