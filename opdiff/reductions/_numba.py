@@ -16,6 +16,10 @@ maximum grew and writes the exponentials in place; a second BLAS product of that
 values' tile adds to the weighted sums. BLAS runs single-threaded inside the Numba threads
 (threadpoolctl), so both cores do products and exponentials without oversubscription. With fewer
 query blocks than twice the threads the data range is split too, and the partial reductions merged.
+For ``D >= THREADED_BLAS_MIN_DIM`` with BLAS allowed as many threads as Numba, the products dominate
+and whole-chunk products on all BLAS threads (with the same parallel softmax pass in between, on one
+``(b, n)`` block within the chunk budget) are faster; with single-threaded BLAS (``OMP_NUM_THREADS=1``)
+the tiled kernel is used at every D.
 
 Memory: small D, one tile of scratch per thread; large D, one ``(b, tile)`` block per thread and
 float64 partial sums for a chunk of queries, both within the chunk budget. All kernels are compiled
@@ -39,6 +43,8 @@ _QUERY_BLOCK = 16  # queries per parallel task in the fused kernel
 _LARGE_QUERY_BLOCK = 256  # large D: queries per task (rows of both BLAS products)
 _LARGE_BLOCK_BYTES = 2 * 2**20  # large D: (query block, data tile) scratch, kept in L2
 _LARGE_TILE_BYTES = 24 * 2**20  # large D: data tile (tile x D) read by the first product
+# from this dimension on, when BLAS has as many threads as Numba, whole-chunk threaded products beat the tiled kernel
+THREADED_BLAS_MIN_DIM = 1024
 # Reassociation (vectorised reductions) and FMA contraction, but no 'nnan'/'ninf':
 # log-weights may be -inf and must stay -inf.
 _FLAGS = {"reassoc", "contract", "nsz", "arcp", "afn"}
@@ -290,6 +296,25 @@ def _tiled_large_dim(queries, points, values, point_half_norms, log_weights, que
 
 
 @njit(parallel=True, fastmath=_FLAGS, error_model="numpy", cache=True)
+def _softmax_rows(block, query_half_norms, point_half_norms, log_weights, log_sum, totals):
+    """In place: inner products ``(b, n)`` -> unnormalised softmax weights; ``log_sum``, row ``totals``."""
+    zero = block.dtype.type(0.0)
+    for r in prange(block.shape[0]):
+        row = block[r]
+        offset = query_half_norms[r]
+        for j in range(row.shape[0]):
+            row[j] = min(row[j] - offset - point_half_norms[j], zero) + log_weights[j]  # as in _tiled_large_dim
+        row_max = _tile_max(row, row.shape[0])
+        total = zero
+        for j in range(row.shape[0]):
+            weight = _exp_nonpositive(row[j] - row_max)
+            row[j] = weight
+            total += weight
+        log_sum[r] = row_max + math.log(total)
+        totals[r] = total
+
+
+@njit(parallel=True, fastmath=_FLAGS, error_model="numpy", cache=True)
 def _centre_rows(points, centre, out, half_norms):
     """``out = points - centre`` and ``half_norms = |out|^2 / 2`` per row, in one parallel pass."""
     dim = points.shape[1]
@@ -331,8 +356,8 @@ def _thread_count():
 _CONTROLLER = []
 
 
-def _single_threaded_blas():
-    """Context pinning BLAS to one thread: the large-D kernel calls BLAS from every Numba thread at once."""
+def _blas_controller():
+    """A cached ``threadpoolctl.ThreadpoolController``, or None without threadpoolctl."""
     if not _CONTROLLER:
         try:
             import scipy.linalg.cython_blas  # noqa: F401  (the BLAS Numba's np.dot calls; load it before scanning)
@@ -341,7 +366,20 @@ def _single_threaded_blas():
             _CONTROLLER.append(None)
         else:
             _CONTROLLER.append(ThreadpoolController())
-    controller = _CONTROLLER[0]
+    return _CONTROLLER[0]
+
+
+def _blas_threads():
+    """Threads BLAS may use now (1 when threadpoolctl is missing: unknown, the tiled kernel is safe)."""
+    controller = _blas_controller()
+    if controller is None:
+        return 1
+    return max([info["num_threads"] for info in controller.select(user_api="blas").info()] or [1])
+
+
+def _single_threaded_blas():
+    """Context pinning BLAS to one thread: the tiled large-D kernel calls BLAS from every Numba thread at once."""
+    controller = _blas_controller()
     return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
 
 
@@ -381,12 +419,22 @@ def gaussian_reduction(queries, points, values, log_weights, chunk_bytes=None):
         tile = int(max(16, min(_TILE, n, budget // dtype.itemsize)))
         _fused_small_dim(queries, points_t, values_t, log_weights, tile, _QUERY_BLOCK, log_sum, mean)
         return log_sum, mean
-    # Large D: one parallel kernel over (query block, data tile) tasks, single-threaded BLAS inside each.
+    # Large D: see the module notes (threaded-BLAS chunks for the largest D, else the tiled kernel).
     centre = points.mean(axis=0)
     centred_points, point_half_norms = np.empty((n, dim), dtype=dtype), np.empty(n, dtype=dtype)
     _centre_rows(points, centre, centred_points, point_half_norms)
     values = np.ascontiguousarray(points if values is None else values)
     centred_queries = queries - centre
+    if dim >= THREADED_BLAS_MIN_DIM and _blas_threads() >= _thread_count():
+        # the products dominate: whole-chunk products on all BLAS threads, parallel softmax pass in between
+        query_half_norms = 0.5 * np.einsum("ij,ij->i", centred_queries, centred_queries)
+        totals = np.empty(m, dtype=dtype)
+        for rows in chunk_rows(m, n * dtype.itemsize, chunk_bytes):  # one (b, n) block alive at a time
+            block = centred_queries[rows] @ centred_points.T
+            _softmax_rows(block, query_half_norms[rows], point_half_norms, log_weights, log_sum[rows], totals[rows])
+            np.matmul(block, values, out=mean[rows])
+            mean[rows] /= totals[rows, None]
+        return log_sum, mean
     # float64 partial sums (max, total, p sums) per query row and data split, within the chunk budget
     with _single_threaded_blas():
         for rows in chunk_rows(m, 8 * (n_values + 2), chunk_bytes):

@@ -100,6 +100,19 @@ def test_numba_streams_with_tiny_chunk_budget(dim, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("threaded", [True, False])
+def test_numba_large_dim_paths(threaded, dtype, monkeypatch):
+    # both large-D paths on every hard case, whatever BLAS threading this machine has: whole-chunk
+    # threaded-BLAS products (forced: dimension threshold lowered, BLAS threads reported plentiful)
+    # and the tiled kernel (forced: BLAS threads reported as one)
+    monkeypatch.setattr(_numba, "THREADED_BLAS_MIN_DIM", 17)
+    monkeypatch.setattr(_numba, "_blas_threads", lambda: 1024 if threaded else 1)
+    for name, queries, points, values, log_weights, scale in cases(40, dtype):
+        result = gaussian_reduction(queries, points, values, log_weights, backend="numba", chunk_bytes=4096)
+        assert_matches(result, reference(queries, points, values, log_weights), dtype, scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_numba_large_dim_splits_the_data_for_few_queries(dtype):
     # 3 queries, 4000 points: the large-D kernel splits the data range across tasks and merges the
     # partial reductions; the first half of the data has zero weight, so whole ranges drop out
