@@ -17,15 +17,23 @@ term per coordinate). :class:`~opdiff.estimators.DiffusionKernelSmoother` fitted
 ``s(t) * bandwidth_factors[i]^2`` (adaptive smoothing, :mod:`opdiff.estimators.adaptive`). It is
 still a mixture of transition kernels, so the score and log-density stay exact.
 
-Sums over data go through :func:`opdiff.reductions.pairwise_reduction` (chunked, log-domain).
+Backends. ``"auto"`` / ``"numba"``: on NumPy inputs with one time for every query and no
+per-point bandwidths, the kernel at that time is tabulated once (``manifold.heat_table``, a cubic in
+``x . y`` on ``S^n``, in ``|x_k - y_k|`` per coordinate on the torus, within the kernel's documented
+accuracy relative to its peak) and the sums run in one fused pass
+(:mod:`opdiff.reductions.tabulated`); otherwise, and always with ``"numpy"`` / ``"cupy"``, the
+reference path: exact per-pair kernels through :func:`opdiff.reductions.pairwise_reduction`
+(chunked, log-domain).
 """
 import numpy as np
 
 from ..backend import check_choice
-from ..reductions import pairwise_reduction
+from ..reductions import Reduction, pairwise_reduction
+from ..reductions.tabulated import difference_reduction, dot_product_reduction
 
-#: Backends of the RDKS sums: the chunked array-namespace path (NumPy, or CuPy arrays).
-RIEMANNIAN_BACKENDS = {"auto", "numpy", "cupy"}
+#: Backends of the RDKS sums: tabulated fused Numba sums ("auto", "numba") or the chunked
+#: array-namespace reference path ("numpy", "cupy"; also "auto" where no table applies).
+RIEMANNIAN_BACKENDS = {"auto", "numba", "numpy", "cupy"}
 
 
 def _prepare(process, data, x, t, backend):
@@ -94,8 +102,35 @@ def heat_kernel_mixture(manifold, centres, log_weights, x, block_heat_times, gra
                               pair_arrays=8 + 3 * centres.shape[1])
 
 
-def _reduce(process, data, log_weights, x, t, bandwidth_factors, gradient):
+def tabulated_mixture(manifold, centres, log_weights, x, s, gradient):
+    """:func:`heat_kernel_mixture` at one heat time ``s`` from the tabulated kernel, or None.
+
+    None where no table applies (not NumPy, no ``manifold.heat_table``, or it returned None). With
+    ``gradient`` the mean is the (ambient) score ``sum pi_i g(u_i) (y_i - u_i x)`` on the sphere, the
+    mean of the per-coordinate gradients on the torus.
+    """
+    table_of = getattr(manifold, "heat_table", None)
+    if table_of is None or not isinstance(x, np.ndarray) or not isinstance(centres, np.ndarray):
+        return None
+    table = table_of(s)
+    if table is None:
+        return None
+    if log_weights is None:
+        log_weights = np.full(centres.shape[0], -np.log(centres.shape[0]))
+    reduction = {"dot": dot_product_reduction, "difference": difference_reduction}[table.kind]
+    log_sum, mean = reduction(x, centres, table.coefficients, table.lo, table.inv_step, log_weights, gradient)
+    if gradient and table.kind == "dot":
+        mean = mean[:, :-1] - mean[:, -1:] * x
+    return Reduction(log_sum, mean)
+
+
+def _reduce(process, data, log_weights, x, t, bandwidth_factors, gradient, backend):
     """RDKS reduction at validated ``x``, ``t``: the score or the posterior mean of the data."""
+    if backend in ("auto", "numba") and bandwidth_factors is None and (t.ndim == 0 or bool(np.all(t == t[0]))):
+        result = tabulated_mixture(process.manifold, data, log_weights, x,
+                                   float(process.heat_time(t.reshape(-1)[0])), gradient)
+        if result is not None:
+            return result
     return heat_kernel_mixture(process.manifold, data, log_weights, x,
                                lambda rows: heat_times(process, t, rows, bandwidth_factors), gradient)
 
@@ -113,7 +148,9 @@ def riemannian_log_density(process, data, log_weights, x, t, backend="auto", ban
     x : (m, D) array
         Query points (validated against the manifold).
     t : float or (m,) array
-    backend : {"auto", "numpy", "cupy"}
+    backend : {"auto", "numba", "numpy", "cupy"}
+        ``"auto"``/``"numba"``: tabulated kernel where it applies (module docstring); ``"numpy"``,
+        ``"cupy"``: the exact per-pair reference path.
     bandwidth_factors : (n,) array, optional
         Per-point bandwidth multipliers (adaptive smoothing): heat time ``s(t) lambda_i^2``.
 
@@ -122,7 +159,7 @@ def riemannian_log_density(process, data, log_weights, x, t, backend="auto", ban
     (m,) array
     """
     x, t = _prepare(process, data, x, t, backend)
-    return _reduce(process, data, log_weights, x, t, bandwidth_factors, gradient=False).log_sum
+    return _reduce(process, data, log_weights, x, t, bandwidth_factors, gradient=False, backend=backend).log_sum
 
 
 def riemannian_score(process, data, log_weights, x, t, backend="auto", bandwidth_factors=None):
@@ -131,7 +168,7 @@ def riemannian_score(process, data, log_weights, x, t, backend="auto", bandwidth
     Parameters are those of :func:`riemannian_log_density`.
     """
     x, t = _prepare(process, data, x, t, backend)
-    score = _reduce(process, data, log_weights, x, t, bandwidth_factors, gradient=True).mean
+    score = _reduce(process, data, log_weights, x, t, bandwidth_factors, gradient=True, backend=backend).mean
     return process.manifold.to_tangent(x, score)
 
 
@@ -144,4 +181,4 @@ def riemannian_denoise(process, data, log_weights, x, t, backend="auto", bandwid
     angle coordinates, not a circular mean. Parameters are those of :func:`riemannian_log_density`.
     """
     x, t = _prepare(process, data, x, t, backend)
-    return _reduce(process, data, log_weights, x, t, bandwidth_factors, gradient=False).mean
+    return _reduce(process, data, log_weights, x, t, bandwidth_factors, gradient=False, backend=backend).mean

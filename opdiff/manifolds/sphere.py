@@ -172,6 +172,18 @@ class Hypersphere(Manifold):
             return log_p.astype(x.dtype, copy=False), grad.astype(x.dtype, copy=False)
         return log_p.astype(x.dtype, copy=False)
 
+    def heat_table(self, s):
+        """The log-kernel at heat time ``s`` tabulated in ``u = x . y`` (:mod:`opdiff.manifolds.heat_tables`).
+
+        Returns a ``kind="dot"`` :class:`~opdiff.manifolds.heat_tables.HeatTable` within ``tol`` of the
+        kernel's peak, or None (the circle, or no table reached the tolerance).
+        """
+        if self.dim == 1:
+            return None
+        from .heat_tables import sphere_heat_table
+
+        return sphere_heat_table(self.dim, float(s), self.method, self.tol)
+
     def angular_inverse_cdf(self, s):
         """Inverse CDF ``u -> theta`` of the geodesic distance travelled in heat time ``s`` (``n >= 2``).
 

@@ -7,6 +7,9 @@ from ..backend import as_generator, get_namespace
 from .base import Manifold
 from .heat_circle import DEFAULT_TOL, circle_log_heat_kernel, wrap_angle
 
+#: Peak-relative accuracy of each circle factor in the tabulated kernel (:meth:`FlatTorus.heat_table`).
+TABLE_TOL = 1e-12
+
 
 class FlatTorus(Manifold):
     """Flat torus of dimension ``d``: a product of unit circles, each in angle coordinates.
@@ -78,6 +81,16 @@ class FlatTorus(Manifold):
         delta = xp.asarray(x - y, dtype=np.float64)  # the gradient is taken in x
         log_p, dlog = circle_log_heat_kernel(delta, s[..., None] if s.ndim else s, self.method, self.tol)
         return xp.sum(log_p, axis=-1).astype(x.dtype, copy=False), dlog.astype(x.dtype, copy=False)
+
+    def heat_table(self, s):
+        """The circle log-kernel at heat time ``s`` tabulated in ``|x_k - y_k|`` (``kind="difference"``).
+
+        Each factor is within ``max(tol, 1e-12)`` of its peak (:mod:`opdiff.manifolds.heat_tables`);
+        None if no table reached it.
+        """
+        from .heat_tables import circle_heat_table
+
+        return circle_heat_table(float(s), self.method, max(self.tol, TABLE_TOL))
 
     def sample_heat_kernel(self, x, s, rng=None):
         rng = as_generator(rng)
