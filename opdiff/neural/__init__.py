@@ -3,5 +3,6 @@ from .layers import Dense, SiLU, Tanh
 from .mlp import MLP, fourier_time_features
 from .optim import Adam
 from .score_model import NeuralScoreModel, ScoreAdapter
+from .unet import UNet
 
-__all__ = ["Dense", "SiLU", "Tanh", "MLP", "fourier_time_features", "Adam", "NeuralScoreModel", "ScoreAdapter"]
+__all__ = ["Dense", "SiLU", "Tanh", "MLP", "fourier_time_features", "Adam", "NeuralScoreModel", "ScoreAdapter", "UNet"]
