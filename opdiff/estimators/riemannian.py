@@ -117,11 +117,18 @@ def tabulated_mixture(manifold, centres, log_weights, x, s, gradient):
         return None
     if log_weights is None:
         log_weights = np.full(centres.shape[0], -np.log(centres.shape[0]))
-    reduction = {"dot": dot_product_reduction, "difference": difference_reduction}[table.kind]
+    dtype = x.dtype
+    if table.kind == "dot":
+        reduction = dot_product_reduction
+        if dtype != np.float64:  # unit vectors to float64 rounding: 1 - x.y carries the peak of the kernel
+            x, centres = (v.astype(np.float64) for v in (x, centres))
+            x, centres = (v / np.linalg.norm(v, axis=1, keepdims=True) for v in (x, centres))
+    else:
+        reduction = difference_reduction
     log_sum, mean = reduction(x, centres, table.coefficients, table.lo, table.inv_step, log_weights, gradient)
     if gradient and table.kind == "dot":
         mean = mean[:, :-1] - mean[:, -1:] * x
-    return Reduction(log_sum, mean)
+    return Reduction(log_sum.astype(dtype, copy=False), mean.astype(dtype, copy=False))
 
 
 def _reduce(process, data, log_weights, x, t, bandwidth_factors, gradient, backend):

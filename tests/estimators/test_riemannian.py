@@ -155,3 +155,84 @@ def test_a_length_one_time_array_applies_to_every_query():
     x = sphere.random_uniform(5, 23)
     np.testing.assert_allclose(rdks.score(x, np.array([0.1])), rdks.score(x, 0.1))
     np.testing.assert_allclose(rdks.log_density(x, np.full(5, 0.1)), rdks.log_density(x, 0.1))
+
+
+def _peak(manifold, s):
+    """``p_s(x, x)``, the kernel's peak (the accuracy contracts are relative to it)."""
+    x = manifold.random_uniform(1, 0)
+    return float(np.exp(manifold.log_heat_kernel(x, x, s))[0])
+
+
+@pytest.mark.parametrize("manifold", [Hypersphere(2), Hypersphere(3), FlatTorus(2)], ids=repr)
+@pytest.mark.parametrize("s", [2e-4, 0.8 * 0.00926, 1.2 * 0.00926, 0.05, 1.0])  # both sides of S^2's switch
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tabulated_path_matches_the_reference_path(manifold, s, dtype):
+    process = ManifoldBrownianMotion(manifold)
+    t = float(process.time_at_heat_time(s))
+    X = _data(manifold, 400, 30).astype(dtype)
+    weights = np.random.default_rng(31).uniform(0.1, 1.0, 400)
+    weights[::3] = 0.0  # zero weights
+    with np.errstate(divide="ignore"):
+        log_w = np.log(weights / weights.sum())
+    x = np.concatenate([X[1:40:2], manifold.random_uniform(20, 32, dtype)])  # near data and anywhere
+    fast = {name: f(process, X, log_w, x, t, backend="auto")
+            for name, f in (("ld", riemannian_log_density), ("score", riemannian_score), ("mean", riemannian_denoise))}
+    # reference in float64 on the same (float32-rounded) points: its own float32 path rounds log-kernels to float32
+    ref = {name: f(process, X.astype(np.float64), log_w, x.astype(np.float64), t, backend="numpy")
+           for name, f in (("ld", riemannian_log_density), ("score", riemannian_score), ("mean", riemannian_denoise))}
+    with chunk_budget(2048):  # 16-point tiles per thread
+        tiny = riemannian_score(process, X, log_w, x, t, backend="numba")
+    assert all(v.dtype == dtype for v in fast.values())
+    peak = _peak(manifold, s)
+    # kernels: each path within its contract of the exact kernel (S^n: 1e-8 of the peak; torus: 1e-12 per
+    # factor for the table, 1e-14 relative for the reference), so the mixtures differ by <= 2e-8 (d 1e-12) peak.
+    # float32: the inputs are validated (wrapped / normalised) in float32 on one path and in float64 on the
+    # other, moving them by ~pi 1e-7: log-density by |score| pi 1e-7, score by (pi / s) pi 1e-7; plus the
+    # rounding of float32 outputs
+    tol = 1e-8 if isinstance(manifold, Hypersphere) else 1e-12 * manifold.dim
+    eps = 0.0 if dtype == np.float64 else 1e-6
+    ref_norm = np.abs(ref["score"]).max(axis=1)
+    density, ref_density = np.exp(fast["ld"].astype(float)), np.exp(ref["ld"].astype(float))
+    assert np.all(np.abs(density - ref_density) <= 2 * tol * peak + eps * (1 + math.pi * ref_norm) * ref_density)
+    # score and denoiser: log-kernel errors <= 2 tol peak / rho(x) shift the softmax weights by that relative
+    # amount; per-pair gradients are bounded by pi / s, plus the table's slope error (< 1e-5 / s where the
+    # kernel is above 1e-6 of its peak: test_heat_tables), weighted by the relative kernel error (tol)
+    with np.errstate(divide="ignore"):
+        ratio = 2 * tol * peak / ref_density
+    score_tol = 2 * ratio * math.pi / s + 10 * tol / s + eps * (ref_norm + 10 / s)
+    assert np.all(np.abs(fast["score"] - ref["score"]).max(axis=1) <= score_tol)
+    assert np.all(np.abs(tiny - fast["score"]).max(axis=1) <= 1e-9 * np.abs(fast["score"]).max() + eps * ref_norm)
+    assert np.all(np.abs(fast["mean"] - ref["mean"]).max(axis=1) <= 2 * ratio * math.pi + eps * (1 + 10 * ref_norm))
+
+
+@pytest.mark.parametrize("s", [0.003, 0.05])
+def test_tabulated_log_density_against_the_exact_series_on_s2(s):
+    from opdiff.manifolds import sphere_log_heat_kernel
+
+    sphere = Hypersphere(2)
+    process = ManifoldBrownianMotion(sphere)
+    X = MIXTURE.sample(200, 33)
+    x = np.concatenate([X[:30], sphere.random_uniform(30, 34)])
+    theta = sphere.dist(x[:, None, :], X[None, :, :])
+    exact_log, _ = sphere_log_heat_kernel(theta, s, 2, method="series", tol=1e-14)  # independent of the short-time form
+    exact = np.exp(logsumexp(exact_log, axis=1) - math.log(200))
+    density = np.exp(riemannian_log_density(process, X, None, x, float(process.time_at_heat_time(s))))
+    # the documented contract, |p_hat - p| <= 1e-8 p_s(0) per kernel, hence for the (weights summing to one) mixture
+    assert np.max(np.abs(density - exact)) <= 1e-8 * _peak(sphere, s)
+
+
+def test_tabulated_path_only_where_it_applies():
+    sphere = Hypersphere(2)
+    process = ManifoldBrownianMotion(sphere)
+    X = MIXTURE.sample(50, 35)
+    x = sphere.random_uniform(6, 36)
+    t = np.linspace(0.01, 0.5, 6)  # one time per query: the reference path, identical to backend="numpy"
+    np.testing.assert_array_equal(riemannian_score(process, X, None, x, t), riemannian_score(process, X, None, x, t,
+                                                                                            backend="numpy"))
+    same = np.full(6, 0.1)  # equal per-query times: one table
+    np.testing.assert_array_equal(riemannian_log_density(process, X, None, x, same),
+                                  riemannian_log_density(process, X, None, x, 0.1, backend="numba"))
+    circle = ManifoldBrownianMotion(Hypersphere(1))  # no table on S^1: the reference path
+    c = Hypersphere(1).random_uniform(5, 37)
+    np.testing.assert_array_equal(riemannian_log_density(circle, c, None, c, 0.1),
+                                  riemannian_log_density(circle, c, None, c, 0.1, backend="numpy"))
