@@ -139,7 +139,7 @@ class NeuralScoreModel:
     def _check(self, x, t):
         """Flat states ``(m, D)``, times ``(m,)`` and the shape to return (``(m, *image_shape_)`` for images)."""
         check_fitted(self, "network_")
-        if getattr(self, "image_shape_", None) is not None and getattr(x, "ndim", None) == 4:
+        if self.image_shape_ is not None and getattr(x, "ndim", None) == 4:
             x = check_points(x, "x", dim=self.image_shape_, ndim=4)
             shape, x = x.shape, x.reshape(x.shape[0], -1)
         else:
