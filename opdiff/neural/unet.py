@@ -125,12 +125,12 @@ class UNet:
         """Back-propagate ``dLoss/dOutput (n, C, H, W)``; returns ``dLoss/dx`` and fills gradients."""
         grad = self.norm_out.backward(self.act_out.backward(self.conv_out.backward(grad_out)))
         grad_skips, grad_embedding = [None] * self.levels, 0.0
-        for step, level in enumerate(range(self.levels)):
+        for level in range(self.levels):  # the up path in reverse: level 0 ran last
             if level > 0:
                 grad = self.upsamples[level - 1].backward(grad)
             grad, grad_time = self.up[level].backward(grad)
             grad_embedding = grad_embedding + grad_time
-            width = self._skip_widths[self.levels - 1 - step]
+            width = self._skip_widths[self.levels - 1 - level]  # channels of h in the concatenation [h, skip]
             grad, grad_skips[level] = grad[:, :width], grad[:, width:]
         grad, grad_time = self.middle.backward(grad)
         grad_embedding = grad_embedding + grad_time
