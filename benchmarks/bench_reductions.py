@@ -10,7 +10,9 @@ With ``--benchmark-disable`` (as in CI) every case runs once on sizes 20x smalle
 Each benchmark stores ``pairs_per_s`` (query-point pairs per second) in ``extra_info``;
 ``python benchmarks/bench_reductions.py table .benchmarks/.../*.json`` prints the README table.
 The streaming peak-memory measurement is ``python benchmarks/bench_reductions.py memory [m] [n] [dtype]``
-(default m = n = 1e6, float32).
+(default m = n = 1e6, float32). One case in a fresh process (the large-D rows of the README, with
+``OMP_NUM_THREADS`` unset so that the matrix-product bound has both cores):
+``python benchmarks/bench_reductions.py bound 64 2000 20000 float32 numba`` (or numpy, matmul, matmul_x2).
 """
 import importlib.util
 import json
@@ -114,6 +116,17 @@ def test_dask_overhead(benchmark, backend, request):
     _run(benchmark, lambda: gaussian_reduction(queries, points, backend=backend), m, n)
 
 
+@pytest.mark.parametrize("backend", ["dask", "numba"])
+def test_dask_repeated_queries(benchmark, backend, request):
+    """Many data, few queries (d = 64, m = 100, n = 200,000, float64): the data stay on the workers."""
+    if backend == "dask":
+        request.getfixturevalue("dask_client")
+    benchmark.group = "dask: d=64 m=100 n=200000 float64"
+    m, n = _sizes(benchmark, 100, 200_000)
+    queries, points = _data(m, n, 64, np.float64)
+    _run(benchmark, lambda: gaussian_reduction(queries, points, backend=backend), m, n, rounds=5)
+
+
 # ---- scripts: peak memory and the README table ----------------------------------------------------
 def measure_memory(m=1_000_000, n=1_000_000, dim=3, dtype=np.float32, backend="numba"):
     """Peak memory of one streaming reduction: tracemalloc (NumPy allocations) and max RSS."""
@@ -135,6 +148,24 @@ def measure_memory(m=1_000_000, n=1_000_000, dim=3, dtype=np.float32, backend="n
           f"{peak / 2**20:.0f} MiB; max RSS {rss_before:.0f} MiB before the call, {rss_after:.0f} MiB after")
 
 
+def time_in_process(dim, m, n, dtype, backend, calls=5):
+    """Median wall time of ``calls`` calls after a warm-up, in this process only (no BLAS threads left
+    spinning by another case); ``backend`` is a reduction backend, "matmul" or "matmul_x2"."""
+    queries, points = _data(m, n, dim, dtype)
+    if backend.startswith("matmul"):
+        function = lambda: _matmul(queries, points, backend == "matmul_x2")  # noqa: E731
+    else:
+        function = lambda: gaussian_reduction(queries, points, backend=backend)  # noqa: E731
+    function()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    print(f"d={dim} m={m} n={n} {np.dtype(dtype).name} {backend}: median {np.median(times):.4f} s, "
+          f"min {min(times):.4f} s over {calls} calls")
+
+
 def print_table(paths):
     """Markdown rows (group, name, min time, pairs/s) from pytest-benchmark JSON files."""
     rows = []
@@ -151,6 +182,9 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["memory"]:  # memory [m] [n] [float32|float64]
         sizes = [int(float(a)) for a in sys.argv[2:4]] + [1_000_000] * (2 - len(sys.argv[2:4]))
         measure_memory(m=sizes[0], n=sizes[1], dtype=np.dtype(sys.argv[4] if len(sys.argv) > 4 else "float32"))
+    elif sys.argv[1:2] == ["bound"]:  # bound dim m n dtype backend
+        dim, m, n = (int(a) for a in sys.argv[2:5])
+        time_in_process(dim, m, n, np.dtype(sys.argv[5]), sys.argv[6])
     elif sys.argv[1:2] == ["table"]:
         print_table(sys.argv[2:])
     else:
