@@ -12,16 +12,21 @@ transition kernel with its noise scaled by ``lambda_i``:
 - manifold Brownian motion: heat time ``s(t) lambda_i^2`` (exactly the transition kernel at time
   ``s^{-1}(s(t) lambda_i^2)``);
 - scalar Gaussian processes ``x_t = a(t) (x_0 + sigma(t) eps)``: ``N(a(t) x_i, a(t)^2 sigma(t)^2 lambda_i^2 I)``
-  (for BM / VE exactly the transition kernel at the time with noise level ``sigma(t) lambda_i``).
+  (for BM / VE exactly the transition kernel at the time with noise level ``sigma(t) lambda_i``);
+- every other Gaussian process (CLD, MALDA, SAGD, fractional, ...): the same rule,
+  ``N(Phi(t) lift(x_i), lambda_i^2 Sigma(t))``, exactly the transition kernel of the process with its
+  noise scaled by ``lambda_i`` (see :mod:`opdiff.estimators.adaptive_gaussian`).
 
 It is still a mixture of (heat / Gaussian) kernels, so ``score`` and ``log_density`` are exact for
 it. Every sum goes through the heat-kernel mixture of :mod:`opdiff.estimators.riemannian` (a
 Gaussian kernel is the heat kernel of :class:`~opdiff.manifolds.Euclidean` at heat time
-``variance / 2``), so Euclidean and manifold processes share one code path.
+``variance / 2``), so Euclidean and manifold processes share one code path; processes with
+structured ``(Phi, Sigma)`` are whitened first (:class:`~opdiff.estimators.adaptive_gaussian.AdaptiveGaussianKernels`).
 
 :func:`select_time` picks the global time ``t`` and the exponent ``alpha`` together by K-fold
 held-out log-likelihood of the data-space density (the smoother as a density estimator of
-``x_0``: ``rho_t`` itself on a manifold, ``N(x_i, sigma(t)^2 lambda_i^2 I)`` for Gaussian processes).
+``x_0``: ``rho_t`` itself on a manifold, ``N(x_i, sigma(t)^2 lambda_i^2 I)`` for scalar Gaussian
+processes, ``N(x_i, lambda_i^2 C(t))`` with the data block ``C(t)`` of the transition otherwise).
 """
 from dataclasses import dataclass
 
@@ -29,8 +34,10 @@ import numpy as np
 
 from ..backend import as_generator, check_points, get_namespace
 from ..manifolds import Euclidean
+from ..processes.base import GaussianProcess
 from ..processes.scalar import ScalarGaussianProcess
 from ..reductions import pairwise_reduction
+from .adaptive_gaussian import AdaptiveGaussianKernels, adaptive_gaussian_sample, time_at_noise_level
 from .riemannian import heat_kernel_mixture
 
 #: Default clip of the bandwidth factors: ``[1/10, 10]``.
@@ -41,11 +48,17 @@ def _is_manifold(process):
     return bool(getattr(process, "is_manifold", False))
 
 
+def _is_structured(process):
+    """A Gaussian process other than the scalar ones: handled by :mod:`.adaptive_gaussian`."""
+    return isinstance(process, GaussianProcess) and not isinstance(process, ScalarGaussianProcess)
+
+
 def check_adaptive_process(process):
-    """Raise ``TypeError`` unless adaptive smoothing supports ``process``."""
-    if not (_is_manifold(process) or isinstance(process, ScalarGaussianProcess)):
-        raise TypeError("process: adaptive smoothing needs a manifold process or a scalar Gaussian process "
-                        f"(BrownianMotion, VESDE, VPSDE, OrnsteinUhlenbeck), got {type(process).__name__}")
+    """Raise ``TypeError`` unless adaptive smoothing supports ``process`` (manifold or Gaussian process)."""
+    if not (_is_manifold(process) or isinstance(process, GaussianProcess)):
+        raise TypeError("process: adaptive smoothing needs a manifold process or a Gaussian process "
+                        f"(BrownianMotion, VPSDE, StationaryLinearSDE, SpectralAnisotropic, ...), "
+                        f"got {type(process).__name__}")
 
 
 def kernel_view(process, data, t, data_space=False):
@@ -54,6 +67,7 @@ def kernel_view(process, data, t, data_space=False):
     Parameters
     ----------
     process : ManifoldBrownianMotion or ScalarGaussianProcess
+        (other Gaussian processes go through :class:`AdaptiveGaussianKernels`)
     data : (n, d) array
     t : float
     data_space : bool
@@ -73,6 +87,16 @@ def _check_queries(process, x, name="x", dim=None):
     if _is_manifold(process):
         return process.manifold.check_points(x, name)
     return check_points(x, name, dim=dim, allow_1d=True)
+
+
+def _query_dim(process, data, data_space=False):
+    """Width of the queries: the data's, or the state's (``K d``) for auxiliary-variable processes."""
+    d = data.shape[1]
+    return d if data_space or _is_manifold(process) else process.state_dim(d)
+
+
+def _structured(process, data, log_weights, t, factors, data_space=False):
+    return AdaptiveGaussianKernels(process, data, log_weights, t, factors, data_space)
 
 
 def _mixture(process, data, log_weights, x, t, factors, gradient, data_space=False):
@@ -103,14 +127,20 @@ def adaptive_log_density(process, data, log_weights, x, t, bandwidth_factors, da
 
     ``data_space=True`` (Gaussian processes): the density of ``x_0`` instead of ``x_t``.
     """
-    x = _check_queries(process, x, dim=data.shape[1])
+    x = _check_queries(process, x, dim=_query_dim(process, data, data_space))
+    if _is_structured(process):
+        return _by_time(process, x, t, lambda rows, tt: _structured(
+            process, data, log_weights, tt, bandwidth_factors, data_space).log_density(rows))
     return _by_time(process, x, t, lambda rows, tt: _mixture(
         process, data, log_weights, rows, tt, bandwidth_factors, False, data_space).log_sum)
 
 
 def adaptive_score(process, data, log_weights, x, t, bandwidth_factors):
     """Exact score of the adaptive mixture (tangent vectors on a manifold); ``(m, D)``."""
-    x = _check_queries(process, x, dim=data.shape[1])
+    x = _check_queries(process, x, dim=_query_dim(process, data))
+    if _is_structured(process):
+        return _by_time(process, x, t, lambda rows, tt: _structured(
+            process, data, log_weights, tt, bandwidth_factors).score(rows))
 
     def evaluate(rows, tt):
         score = _mixture(process, data, log_weights, rows, tt, bandwidth_factors, True).mean
@@ -121,7 +151,10 @@ def adaptive_score(process, data, log_weights, x, t, bandwidth_factors):
 
 def adaptive_denoise(process, data, log_weights, x, t, bandwidth_factors):
     """Posterior mean ``E[x_0 | x_t = x]`` of the adaptive mixture (ambient on manifolds); ``(m, d)``."""
-    x = _check_queries(process, x, dim=data.shape[1])
+    x = _check_queries(process, x, dim=_query_dim(process, data))
+    if _is_structured(process):
+        return _by_time(process, x, t, lambda rows, tt: _structured(
+            process, data, log_weights, tt, bandwidth_factors).denoise(rows))
     return _by_time(process, x, t, lambda rows, tt: _mixture(
         process, data, log_weights, rows, tt, bandwidth_factors, False).mean)
 
@@ -129,8 +162,8 @@ def adaptive_denoise(process, data, log_weights, x, t, bandwidth_factors):
 def adaptive_sample(process, points, t, factors, rng=None):
     """Exact draws of the adaptive kernels at time ``t`` centred at ``points (k, d)`` with ``factors (k,)``.
 
-    Manifolds: heat-kernel samples at heat time ``s(t) lambda^2``; Gaussian processes:
-    ``a(t) (x + sigma(t) lambda eps)``.
+    Manifolds: heat-kernel samples at heat time ``s(t) lambda^2``; scalar Gaussian processes:
+    ``a(t) (x + sigma(t) lambda eps)``; other Gaussian processes ``Phi lift(x) + lambda L eps``.
     """
     check_adaptive_process(process)
     rng = as_generator(rng)
@@ -138,6 +171,8 @@ def adaptive_sample(process, points, t, factors, rng=None):
     factors = np.asarray(factors, dtype=np.float64)
     if _is_manifold(process):
         return process.manifold.sample_heat_kernel(points, float(process.heat_time(t)) * factors**2, rng=rng)
+    if _is_structured(process):
+        return adaptive_gaussian_sample(process, points, t, factors, rng)
     noise = rng.standard_normal(points.shape).astype(points.dtype, copy=False)
     sigma = (float(process.noise_level(t)) * factors[:, None]).astype(points.dtype, copy=False)  # float32 kept
     return float(process.scale(t)) * (points + sigma * noise)
@@ -151,9 +186,13 @@ def leave_one_out_log_density(process, data, t, log_weights=None, bandwidth_fact
     n = data.shape[0]
     if n < 2:
         raise ValueError(f"data: leave-one-out needs at least 2 points, got {n}")
-    manifold, centres, s = kernel_view(process, data, float(t), data_space=True)
     if log_weights is None:
         log_weights = np.full(n, -np.log(n))
+    if _is_structured(process):
+        kernels = _structured(process, data, log_weights, float(t), bandwidth_factors, data_space=True)
+        with np.errstate(divide="ignore"):
+            return kernels.reduce(data, exclude_self=True)[0] - np.log1p(-np.exp(log_weights))
+    manifold, centres, s = kernel_view(process, data, float(t), data_space=True)
     squared = 1.0 if bandwidth_factors is None else np.asarray(bandwidth_factors, dtype=np.float64)[None, :] ** 2
 
     def block(queries, points, rows):
@@ -170,7 +209,7 @@ def pilot_bandwidth_factors(process, data, pilot_time, exponent=0.5, log_weights
 
     Parameters
     ----------
-    process : ManifoldBrownianMotion or ScalarGaussianProcess
+    process : ManifoldBrownianMotion or GaussianProcess
     data : (n, d) array
     pilot_time : float
         Time of the (global) pilot smoother.
@@ -231,7 +270,8 @@ def default_times(process, X, n_times=12, rng=0):
 
     ``d_nn``: median nearest-neighbour distance, ``d_median``: median pairwise distance (both on a
     subsample of at most 400 points); bandwidth ``h`` means heat time ``h^2 / 2`` on a manifold and
-    noise level ``h`` for Gaussian processes. Times are clipped into the process's range.
+    noise level ``h`` for Gaussian processes (other than the scalar ones: the geometric-mean standard
+    deviation of the data-space kernel, inverted numerically). Times are clipped into the process's range.
     """
     rng = as_generator(rng)
     sub = X[rng.permutation(X.shape[0])[:400]]
@@ -241,7 +281,12 @@ def default_times(process, X, n_times=12, rng=0):
     d_nn = float(np.median(off.min(axis=1)))
     d_med = float(np.median(off))
     h = np.geomspace(max(d_nn / 4, 1e-6 * d_med), 2 * d_med, n_times)
-    times = process.time_at_heat_time(h**2 / 2) if _is_manifold(process) else process.time_at_noise_level(h)
+    if _is_manifold(process):
+        times = process.time_at_heat_time(h**2 / 2)
+    elif _is_structured(process):
+        times = time_at_noise_level(process, h, X.shape[1])
+    else:
+        times = process.time_at_noise_level(h)
     low = process.t_min if process.t_min > 0 else 1e-12
     return np.unique(np.clip(np.asarray(times, dtype=np.float64), low, process.t_max))
 
@@ -251,7 +296,7 @@ def select_time(process, X, times=None, exponents=(0.0,), n_folds=5, rng=0):
 
     Parameters
     ----------
-    process : ManifoldBrownianMotion or ScalarGaussianProcess
+    process : ManifoldBrownianMotion or GaussianProcess
     X : (n, d) array
     times : (k,) array, optional
         Candidate times (default :func:`default_times`).

@@ -10,13 +10,16 @@ import math
 import numpy as np
 import pytest
 from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
 
 from opdiff.datasets import GaussianMixture, VonMisesFisherMixture
 from opdiff.estimators import DiffusionKernelSmoother
 from opdiff.estimators.adaptive import (adaptive_denoise, adaptive_log_density, adaptive_score,
                                         leave_one_out_log_density, pilot_bandwidth_factors, select_time)
+from opdiff.linalg.fourier import radial_frequency
 from opdiff.manifolds import FlatTorus, Hypersphere
-from opdiff.processes import BrownianMotion, ManifoldBrownianMotion, StationaryLinearSDE, VPSDE
+from opdiff.processes import (BrownianMotion, FractionalDiffusion, ManifoldBrownianMotion, SpectralAnisotropic,
+                              StationaryLinearSDE, VPSDE)
 
 
 @pytest.mark.parametrize("process", [BrownianMotion(0.8), VPSDE()], ids=["bm", "vp"])
@@ -102,7 +105,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="pilot_time: required"):
         DiffusionKernelSmoother(BrownianMotion(), adaptive=0.5).fit(X)
     with pytest.raises(TypeError, match="process: adaptive smoothing needs"):
-        DiffusionKernelSmoother(StationaryLinearSDE.cld(), adaptive=0.5, pilot_time=0.1).fit(X)
+        DiffusionKernelSmoother(object(), adaptive=0.5, pilot_time=0.1).fit(X)
+    with pytest.raises(TypeError, match="process: adaptive smoothing needs"):
+        select_time("cld", X)
     with pytest.raises(ValueError, match="exponent"):
         pilot_bandwidth_factors(BrownianMotion(), X, 0.1, exponent=-1.0)
     with pytest.raises(ValueError, match="n_folds"):
@@ -124,3 +129,121 @@ def test_query_dimension_is_checked():
         smoother.score(np.zeros((3, 3)), 0.1)
     with pytest.raises(ValueError, match="t: expected times"):
         smoother.log_density(np.zeros((3, 2)), 0.0)
+
+
+# --------------------------------------------------------------------- structured Gaussian processes
+# Per-point kernels N(Phi lift(x_i), lambda_i^2 Sigma) (opdiff.estimators.adaptive_gaussian) for CLD,
+# SAGD on 1 x 4 x 4 images (well-conditioned spectrum 0.5 + r) and a fractional process (K = 2).
+
+def _structured_cases():
+    sagd = SpectralAnisotropic((1, 4, 4), 0.5 + radial_frequency(4, 4))
+    return [(StationaryLinearSDE.cld(), 2), (sagd, 16), (FractionalDiffusion(0.7, 2), 2)]
+
+
+STRUCTURED_IDS = ["cld", "sagd", "fractional"]
+
+
+def _two_scale_data(rng, n, d):
+    return rng.normal(size=(n, d)) * np.where(np.arange(n) < n // 2, 0.2, 1.5)[:, None]
+
+
+@pytest.mark.parametrize("case", range(3), ids=STRUCTURED_IDS)
+def test_structured_unit_factors_reproduce_the_dks(case):
+    process, d = _structured_cases()[case]
+    rng = np.random.default_rng(10 + case)
+    X = _two_scale_data(rng, 30, d)
+    dks = DiffusionKernelSmoother(process).fit(X)
+    ones = np.ones(30)
+    for t in (0.1, 0.6):
+        z = process.sample(X[:5], t, rng)
+        # same mixture, two routes (global whitening + gaussian_reduction vs per-point normalisers +
+        # pairwise_reduction): agreement to round-off of O(10) log-densities and scores
+        np.testing.assert_allclose(adaptive_log_density(process, X, None, z, t, ones), dks.log_density(z, t),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(adaptive_score(process, X, None, z, t, ones), dks.score(z, t),
+                                   rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(adaptive_denoise(process, X, None, z, t, ones), dks.denoise(z, t), atol=1e-12)
+
+
+@pytest.mark.parametrize("case", range(3), ids=STRUCTURED_IDS)
+def test_structured_adaptive_mixture_against_dense_per_pair_gaussians(case):
+    process, d = _structured_cases()[case]
+    rng = np.random.default_rng(20 + case)
+    n, t = 30, 0.3
+    X = _two_scale_data(rng, n, d)
+    smoother = DiffusionKernelSmoother(process, adaptive=0.5, pilot_time=0.1).fit(X)
+    factors = smoother.bandwidth_factors_
+    assert np.ptp(factors) > 0.5  # the factors actually vary
+    z = smoother.sample(6, t, rng)
+    D = process.state_dim(d)
+    assert z.shape == (6, D)
+    # independent route: dense Phi, Sigma and scipy's Gaussian per training point
+    Phi, Sigma = process.transition(t)
+    lift = np.zeros((D, d))
+    lift[:d, :d] = np.eye(d)
+    means = X @ (Phi.dense(D) @ lift).T
+    log_k = np.stack([multivariate_normal(means[i], factors[i] ** 2 * Sigma.dense(D)).logpdf(z) for i in range(n)])
+    expected = logsumexp(log_k, axis=0) - math.log(n)
+    # round-off of two O(10)-sized log-density computations
+    np.testing.assert_allclose(smoother.log_density(z, t), expected, rtol=1e-10, atol=1e-10)
+    softmax = np.exp(log_k - logsumexp(log_k, axis=0))
+    np.testing.assert_allclose(smoother.denoise(z, t), softmax.T @ X, atol=1e-10)
+    # score against central differences of the log-density: O(eps^2) truncation, plus round-off
+    # ~1e-16 |log rho| / eps; relative to the size of the directional derivative
+    v = rng.normal(size=z.shape)
+    eps = 1e-5
+    fd = (smoother.log_density(z + eps * v, t) - smoother.log_density(z - eps * v, t)) / (2 * eps)
+    directional = np.sum(smoother.score(z, t) * v, axis=1)
+    np.testing.assert_allclose(fd, directional, rtol=1e-6, atol=1e-6 * np.abs(directional).max())
+
+
+@pytest.mark.parametrize("case", range(3), ids=STRUCTURED_IDS)
+def test_structured_leave_one_out_matches_a_dense_sum(case):
+    process, d = _structured_cases()[case]
+    rng = np.random.default_rng(30 + case)
+    n, t = 25, 0.2
+    X = _two_scale_data(rng, n, d)
+    factors = np.exp(rng.uniform(-0.5, 0.5, n))
+    # data-space kernel: the data block of the transition divided by its mean scale
+    Phi, Sigma = process.transition(t)
+    D = process.state_dim(d)
+    scale = Phi.dense(D)[0, 0]
+    C = Sigma.dense(D)[:d, :d] / scale**2
+    log_k = np.stack([multivariate_normal(X[i], factors[i] ** 2 * C).logpdf(X) for i in range(n)])
+    np.fill_diagonal(log_k, -np.inf)
+    expected = logsumexp(log_k, axis=0) - math.log(n - 1)
+    np.testing.assert_allclose(leave_one_out_log_density(process, X, t, bandwidth_factors=factors), expected,
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_select_time_on_cld_and_the_smoother_it_fits():
+    rng = np.random.default_rng(40)
+    X = _two_scale_data(rng, 48, 2)
+    process = StationaryLinearSDE.cld()
+    selection = select_time(process, X, exponents=(0.0, 0.5), n_folds=3, rng=1)
+    assert np.isfinite(selection.time) and process.t_min < selection.time <= process.t_max
+    assert selection.exponent in (0.0, 0.5)
+    assert np.all(np.isfinite(selection.scores)) and selection.scores.shape == (selection.times.size, 2)
+    assert selection.scores[np.argmin(np.abs(selection.times - selection.time)), int(selection.exponent == 0.5)] \
+        == selection.scores.max()
+    # the default grid spans the data's scales: the data-space noise level grows along it
+    from opdiff.estimators.adaptive_gaussian import data_space_noise_level
+    levels = data_space_noise_level(process, selection.times, 2)
+    assert np.all(np.diff(levels) > 0)
+    smoother = DiffusionKernelSmoother(process, adaptive=0.5).select_time(X, exponents=(0.0, 0.5), n_folds=3, rng=1)
+    assert smoother.time_ == selection.time and smoother.exponent_ == selection.exponent
+    assert np.all(np.isfinite(smoother.score(process.sample(X[:4], smoother.time_, rng), smoother.time_)))
+
+
+def test_structured_times_per_row_and_query_width():
+    rng = np.random.default_rng(50)
+    process = StationaryLinearSDE.malda()
+    X = _two_scale_data(rng, 20, 2)
+    smoother = DiffusionKernelSmoother(process, adaptive=0.5, pilot_time=0.1).fit(X)
+    z = smoother.sample(4, 0.3, rng)
+    t = np.array([0.3, 0.5, 0.3, 0.5])
+    per_row = smoother.score(z, t)
+    np.testing.assert_allclose(per_row[::2], smoother.score(z[::2], 0.3), atol=1e-12)
+    np.testing.assert_allclose(per_row[1::2], smoother.score(z[1::2], 0.5), atol=1e-12)
+    with pytest.raises(ValueError, match=r"x: expected trailing shape \(6,\)"):
+        smoother.score(X[:3], 0.3)  # data-width queries to a K = 3 state
