@@ -27,6 +27,7 @@ lazily on first use and cached on disk (``cache=True``).
 """
 import contextlib
 import math
+import threading
 
 import numba
 import numpy as np
@@ -377,10 +378,32 @@ def _blas_threads():
     return max([info["num_threads"] for info in controller.select(user_api="blas").info()] or [1])
 
 
+_PIN = {"lock": threading.Lock(), "depth": 0, "limiter": None}
+
+
+@contextlib.contextmanager
 def _single_threaded_blas():
-    """Context pinning BLAS to one thread: the tiled large-D kernel calls BLAS from every Numba thread at once."""
+    """Context pinning BLAS to one thread: the tiled large-D kernel calls BLAS from every Numba thread at once.
+
+    Calls from several Python threads share one pin: the first entry sets it, the last exit restores the
+    previous BLAS threads (so overlapping calls cannot leave BLAS single-threaded).
+    """
     controller = _blas_controller()
-    return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
+    if controller is None:
+        yield
+        return
+    with _PIN["lock"]:
+        if _PIN["depth"] == 0:
+            _PIN["limiter"] = controller.limit(limits=1, user_api="blas")
+        _PIN["depth"] += 1
+    try:
+        yield
+    finally:
+        with _PIN["lock"]:
+            _PIN["depth"] -= 1
+            if _PIN["depth"] == 0:
+                _PIN["limiter"].restore_original_limits()
+                _PIN["limiter"] = None
 
 
 def _large_dim_blocks(m, n, dim, itemsize, chunk_bytes):

@@ -112,6 +112,23 @@ def test_numba_large_dim_paths(threaded, dtype, monkeypatch):
         assert_matches(result, reference(queries, points, values, log_weights), dtype, scale)
 
 
+def test_numba_blas_pin_is_shared_and_restored():
+    # the tiled kernel pins BLAS to one thread; overlapping pins (several Python threads) keep it until
+    # the last one exits, which restores the previous thread count
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    controller = threadpoolctl.ThreadpoolController()
+    with controller.limit(limits=2, user_api="blas"):
+        before = _numba._blas_threads()
+        with _numba._single_threaded_blas():
+            with _numba._single_threaded_blas():
+                assert _numba._blas_threads() == 1
+            assert _numba._blas_threads() == 1
+        assert _numba._blas_threads() == before
+        rng = np.random.default_rng(4)
+        gaussian_reduction(rng.normal(size=(5, 30)), rng.normal(size=(50, 30)), backend="numba")
+        assert _numba._blas_threads() == before
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_numba_large_dim_splits_the_data_for_few_queries(dtype):
     # 3 queries, 4000 points: the large-D kernel splits the data range across tasks and merges the
