@@ -22,9 +22,10 @@ Evaluation: whiten once with the Cholesky factor ``L`` of ``Sigma(t)`` (``w = L^
 ``c_i = L^{-1} Phi lift(x_i)``); then the log-kernel of a pair is ``-|w - c_i|^2 / (2 lambda_i^2)``
 with per-point log-normaliser ``-1/2 log det(lambda_i^2 Sigma)`` (a pseudo-determinant for
 rank-deficient SAGD), and one :func:`opdiff.reductions.pairwise_reduction` (chunked, log-domain)
-returns the softmax means of ``(1 / lambda_i^2, c_i / lambda_i^2, x_i)``, from which
+returns the softmax means of ``(1 / lambda_i^2, x_i / lambda_i^2, x_i)``, from which (``c_i`` is
+linear in ``x_i``)
 
-    score(z)  = -L^{-T} (E[1/lambda^2] w - E[c / lambda^2]),     denoise(z) = E[x_0].
+    score(z) = -Sigma^{-1} (E[1/lambda^2] z - Phi lift(E[x_0 / lambda^2])),     denoise(z) = E[x_0].
 
 The data-space view (density of ``x_0``, used by the leave-one-out pilot and by the held-out
 selection) is the data block of the transition divided by its mean scale:
@@ -114,10 +115,12 @@ class AdaptiveGaussianKernels:
     def __init__(self, process, data, log_weights, t, factors=None, data_space=False):
         n = data.shape[0]
         if data_space:
-            centres, covariance = data, data_space_covariance(process, float(t))
+            self.mean_map = lambda x: x
+            covariance = data_space_covariance(process, float(t))
         else:
             Phi, covariance = process.transition(float(t))
-            centres = Phi.apply(process.lift(data))
+            self.mean_map = lambda x: Phi.apply(process.lift(x))
+        centres = self.mean_map(data)
         self.dim = centres.shape[1]
         self.chol = covariance.cholesky()
         squared = np.ones(n) if factors is None else np.asarray(factors, dtype=np.float64) ** 2
@@ -131,23 +134,31 @@ class AdaptiveGaussianKernels:
         xp = get_namespace(white)
         inverse = xp.asarray(1.0 / squared, dtype=white.dtype)
         self.inverse_squared = inverse
-        self.values = xp.concatenate([inverse[:, None], self.white * inverse[:, None], data], axis=1)
+        # softmax means of (1 / lambda^2, x / lambda^2, x): the score needs no per-pair state vectors
+        self.values = xp.concatenate([inverse[:, None], data * inverse[:, None].astype(data.dtype), data], axis=1)
+        self.data_dim = data.shape[1]
 
     def reduce(self, z, exclude_self=False):
-        """``(log rho(z) (m,), score (m, D), posterior mean of x_0 (m, d))`` at validated ``z (m, D)``."""
+        """``(log rho(z) (m,), score (m, D), posterior mean of x_0 (m, d))`` at validated ``z (m, D)``.
+
+        ``score = -Sigma^{-1} (E[1/lambda^2] z - Phi lift(E[x_0 / lambda^2]))``.
+        """
         w = self.chol.solve(z) - self.origin
         inverse = self.inverse_squared
+        n, p = self.white.shape[0], self.values.shape[1]
 
         def block(queries, points, rows):
             return -0.5 * squared_distances(queries, points, get_namespace(queries)) * inverse[None, :], None
 
+        # live per query row: distances, scaled copy, the reduction's copy and weights (b, n), and the mean (b, p)
         reduction = pairwise_reduction(w, self.white, block, values=self.values, log_weights=self.log_weights,
-                                       exclude_self=exclude_self, pair_arrays=4)
+                                       exclude_self=exclude_self, row_bytes=8 * (5 * n + p))
         mean = reduction.mean
+        d = self.data_dim
         log_density = reduction.log_sum - 0.5 * self.dim * LOG_2PI
-        precision, centre = mean[:, :1], mean[:, 1:1 + self.dim]
-        score = -self.chol.transpose().solve(precision * w - centre)
-        return log_density, score, mean[:, 1 + self.dim:]
+        residual = mean[:, :1].astype(z.dtype, copy=False) * z - self.mean_map(mean[:, 1:1 + d])
+        score = -self.chol.transpose().solve(self.chol.solve(residual))
+        return log_density, score, mean[:, 1 + d:]
 
     def log_density(self, z):
         return self.reduce(z)[0]

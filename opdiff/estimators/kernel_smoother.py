@@ -27,7 +27,7 @@ class DiffusionKernelSmoother:
     adaptive : float, optional
         Adaptive smoothing exponent ``alpha`` (0.5: Abramson's square-root law): point ``i`` gets
         its bandwidth scaled by ``lambda_i = (f_i / g)^{-alpha}`` from a leave-one-out pilot at
-        ``pilot_time`` (manifold and scalar Gaussian processes; see :mod:`opdiff.estimators.adaptive`).
+        ``pilot_time`` (every manifold and Gaussian process; see :mod:`opdiff.estimators.adaptive`).
     pilot_time : float, optional
         Time of the pilot smoother (required with ``adaptive``; :meth:`select_time` sets it).
 

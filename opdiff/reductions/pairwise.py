@@ -20,7 +20,7 @@ from .api import Reduction, _validate
 
 
 def pairwise_reduction(queries, points, block, values=None, log_weights=None, exclude_self=False,
-                       chunk_bytes=None, pair_arrays=8):
+                       chunk_bytes=None, pair_arrays=8, row_bytes=None):
     """Chunked softmax-weighted sums of per-pair coefficients (see the module docstring).
 
     Parameters
@@ -42,6 +42,10 @@ def pairwise_reduction(queries, points, block, values=None, log_weights=None, ex
         Budget override.
     pair_arrays : int
         Number of ``(b, n)`` float64 arrays ``block`` keeps alive per coefficient (for the budget).
+    row_bytes : int, optional
+        Bytes one query row needs, replacing the default estimate ``n * 8 * (pair_arrays + 2 D)``
+        (which allows for per-coordinate pair arrays such as gradients): for blocks that hold only
+        ``(b, n)`` arrays.
 
     Returns
     -------
@@ -54,7 +58,8 @@ def pairwise_reduction(queries, points, block, values=None, log_weights=None, ex
     m, n = queries.shape[0], points.shape[0]
     if exclude_self and m != n:
         raise ValueError(f"queries: exclude_self needs the queries to be the points ({n} rows), got {m}")
-    row_bytes = n * 8 * (pair_arrays + 2 * points.shape[1])
+    if row_bytes is None:
+        row_bytes = n * 8 * (pair_arrays + 2 * points.shape[1])
     log_sum = xp.empty(m, dtype=points.dtype)
     mean = None
     for rows in chunk_rows(m, row_bytes, chunk_bytes):

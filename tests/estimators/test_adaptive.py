@@ -247,3 +247,25 @@ def test_structured_times_per_row_and_query_width():
     np.testing.assert_allclose(per_row[1::2], smoother.score(z[1::2], 0.5), atol=1e-12)
     with pytest.raises(ValueError, match=r"x: expected trailing shape \(6,\)"):
         smoother.score(X[:3], 0.3)  # data-width queries to a K = 3 state
+
+
+def test_structured_results_do_not_depend_on_the_chunk_budget_and_float32_is_kept():
+    from opdiff.backend.chunking import chunk_budget
+
+    rng = np.random.default_rng(60)
+    process = FractionalDiffusion(0.7, 2)
+    X = _two_scale_data(rng, 40, 2)
+    smoother = DiffusionKernelSmoother(process, adaptive=0.5, pilot_time=0.1).fit(X)
+    z = smoother.sample(9, 0.3, rng)
+    whole = smoother.log_density(z, 0.3), smoother.score(z, 0.3)
+    with chunk_budget(1024):  # one or two query rows per chunk, in the pilot too
+        chunked = DiffusionKernelSmoother(process, adaptive=0.5, pilot_time=0.1).fit(X)
+        np.testing.assert_allclose(chunked.bandwidth_factors_, smoother.bandwidth_factors_, rtol=1e-13)
+        np.testing.assert_allclose(chunked.log_density(z, 0.3), whole[0], rtol=1e-13)
+        np.testing.assert_allclose(chunked.score(z, 0.3), whole[1], rtol=1e-11, atol=1e-11)
+    single = DiffusionKernelSmoother(process, adaptive=0.5, pilot_time=0.1).fit(X.astype(np.float32))
+    z32 = z.astype(np.float32)
+    assert single.score(z32, 0.3).dtype == np.float32 and single.log_density(z32, 0.3).dtype == np.float32
+    assert single.denoise(z32, 0.3).dtype == np.float32 and single.sample(3, 0.3, rng).dtype == np.float32
+    # float32 round-off (~1e-7 relative) of O(10) log-densities
+    np.testing.assert_allclose(single.log_density(z32, 0.3), whole[0], rtol=1e-4, atol=1e-4)
