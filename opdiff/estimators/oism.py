@@ -14,12 +14,12 @@ data enter. ``alpha(t) = (A_t + ridge I)^{-1} b_t`` is solved in closed form on 
 times (block by block for per-coordinate bases) and interpolated (cubic spline in ``log t``) between
 grid points; times off the grid are solved exactly.
 """
-import contextlib
 import warnings
 
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from ..backend.threads import single_threaded_blas
 from ..backend import (as_generator, check_choice, check_count, check_fitted, check_points, check_positive, check_time,
                        chunk_rows)
 from .losses import LinearScoreModel
@@ -31,15 +31,6 @@ class IllConditionedWarning(UserWarning):
 
 class DivergedFlowWarning(UserWarning):
     """Probability-flow trajectories left every bounded region (their log-density is reported as -inf)."""
-
-
-def _small_blas():
-    """Single-threaded BLAS for batches of small dense solves (threads only add overhead there)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
 
 
 def _progress(iterable, progress, total=None, desc=None):
@@ -180,7 +171,7 @@ class OISM:
         b = self.basis.linear_term(means, t)
         B = A.shape[-1]
         A = A + self.ridge * np.eye(B)
-        with _small_blas():
+        with single_threaded_blas():
             w = np.linalg.eigvalsh(A)
             w_max = w[..., -1]
             floor = w_max * B * np.finfo(np.float64).eps

@@ -25,9 +25,7 @@ Memory: small D, one tile of scratch per thread; large D, one ``(b, tile)`` bloc
 float64 partial sums for a chunk of queries, both within the chunk budget. All kernels are compiled
 lazily on first use and cached on disk (``cache=True``).
 """
-import contextlib
 import math
-import threading
 
 import numba
 import numpy as np
@@ -37,6 +35,7 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
 from ..backend import chunk_rows, get_chunk_bytes
+from ..backend.threads import blas_threads, single_threaded_blas
 
 SMALL_DIM_MAX = 16  # fused per-coordinate kernel up to this dimension, blocked BLAS path above
 _TILE = 1024  # data points per tile in the fused kernel (scratch row stays in L1)
@@ -354,58 +353,6 @@ def _thread_count():
     return max(1, numba.get_num_threads())
 
 
-_CONTROLLER = []
-
-
-def _blas_controller():
-    """A cached ``threadpoolctl.ThreadpoolController``, or None without threadpoolctl."""
-    if not _CONTROLLER:
-        try:
-            import scipy.linalg.cython_blas  # noqa: F401  (the BLAS Numba's np.dot calls; load it before scanning)
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # threadpoolctl ships with scikit-learn; without it BLAS keeps its threads
-            _CONTROLLER.append(None)
-        else:
-            _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0]
-
-
-def _blas_threads():
-    """Threads BLAS may use now (1 when threadpoolctl is missing: unknown, the tiled kernel is safe)."""
-    controller = _blas_controller()
-    if controller is None:
-        return 1
-    return max([info["num_threads"] for info in controller.select(user_api="blas").info()] or [1])
-
-
-_PIN = {"lock": threading.Lock(), "depth": 0, "limiter": None}
-
-
-@contextlib.contextmanager
-def _single_threaded_blas():
-    """Context pinning BLAS to one thread: the tiled large-D kernel calls BLAS from every Numba thread at once.
-
-    Calls from several Python threads share one pin: the first entry sets it, the last exit restores the
-    previous BLAS threads (so overlapping calls cannot leave BLAS single-threaded).
-    """
-    controller = _blas_controller()
-    if controller is None:
-        yield
-        return
-    with _PIN["lock"]:
-        if _PIN["depth"] == 0:
-            _PIN["limiter"] = controller.limit(limits=1, user_api="blas")
-        _PIN["depth"] += 1
-    try:
-        yield
-    finally:
-        with _PIN["lock"]:
-            _PIN["depth"] -= 1
-            if _PIN["depth"] == 0:
-                _PIN["limiter"].restore_original_limits()
-                _PIN["limiter"] = None
-
-
 def _large_dim_blocks(m, n, dim, itemsize, chunk_bytes):
     """``(query_block, tile, n_splits)`` for the large-D kernel.
 
@@ -448,7 +395,7 @@ def gaussian_reduction(queries, points, values, log_weights, chunk_bytes=None):
     _centre_rows(points, centre, centred_points, point_half_norms)
     values = np.ascontiguousarray(points if values is None else values)
     centred_queries = queries - centre
-    if dim >= THREADED_BLAS_MIN_DIM and _blas_threads() >= _thread_count():
+    if dim >= THREADED_BLAS_MIN_DIM and blas_threads() >= _thread_count():
         # the products dominate: whole-chunk products on all BLAS threads, parallel softmax pass in between
         query_half_norms = 0.5 * np.einsum("ij,ij->i", centred_queries, centred_queries)
         totals = np.empty(m, dtype=dtype)
@@ -459,7 +406,7 @@ def gaussian_reduction(queries, points, values, log_weights, chunk_bytes=None):
             mean[rows] /= totals[rows, None]
         return log_sum, mean
     # float64 partial sums (max, total, p sums) per query row and data split, within the chunk budget
-    with _single_threaded_blas():
+    with single_threaded_blas():
         for rows in chunk_rows(m, 8 * (n_values + 2), chunk_bytes):
             size = rows.stop - rows.start
             query_block, tile, n_splits = _large_dim_blocks(size, n, dim, dtype.itemsize, chunk_bytes)

@@ -106,7 +106,7 @@ def test_numba_large_dim_paths(threaded, dtype, monkeypatch):
     # threaded-BLAS products (forced: dimension threshold lowered, BLAS threads reported plentiful)
     # and the tiled kernel (forced: BLAS threads reported as one)
     monkeypatch.setattr(_numba, "THREADED_BLAS_MIN_DIM", 17)
-    monkeypatch.setattr(_numba, "_blas_threads", lambda: 1024 if threaded else 1)
+    monkeypatch.setattr(_numba, "blas_threads", lambda: 1024 if threaded else 1)
     for name, queries, points, values, log_weights, scale in cases(40, dtype):
         result = gaussian_reduction(queries, points, values, log_weights, backend="numba", chunk_bytes=4096)
         assert_matches(result, reference(queries, points, values, log_weights), dtype, scale)
@@ -115,18 +115,20 @@ def test_numba_large_dim_paths(threaded, dtype, monkeypatch):
 def test_numba_blas_pin_is_shared_and_restored():
     # the tiled kernel pins BLAS to one thread; overlapping pins (several Python threads) keep it until
     # the last one exits, which restores the previous thread count
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from opdiff.backend import threads
+
+    import threadpoolctl
     controller = threadpoolctl.ThreadpoolController()
     with controller.limit(limits=2, user_api="blas"):
-        before = _numba._blas_threads()
-        with _numba._single_threaded_blas():
-            with _numba._single_threaded_blas():
-                assert _numba._blas_threads() == 1
-            assert _numba._blas_threads() == 1
-        assert _numba._blas_threads() == before
+        before = threads.blas_threads()
+        with threads.single_threaded_blas():
+            with threads.single_threaded_blas():
+                assert threads.blas_threads() == 1
+            assert threads.blas_threads() == 1
+        assert threads.blas_threads() == before
         rng = np.random.default_rng(4)
         gaussian_reduction(rng.normal(size=(5, 30)), rng.normal(size=(50, 30)), backend="numba")
-        assert _numba._blas_threads() == before
+        assert threads.blas_threads() == before
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
