@@ -76,6 +76,9 @@ def kernel_view(process, data, t, data_space=False):
         No effect on manifolds (the two coincide).
     """
     check_adaptive_process(process)
+    if _is_structured(process):
+        raise TypeError(f"process: kernel_view covers manifold and scalar Gaussian processes; "
+                        f"{type(process).__name__} goes through AdaptiveGaussianKernels")
     if _is_manifold(process):
         return process.manifold, data, float(process.heat_time(t))
     scale = 1.0 if data_space else float(process.scale(t))

@@ -14,7 +14,7 @@ from scipy.stats import multivariate_normal
 
 from opdiff.datasets import GaussianMixture, VonMisesFisherMixture
 from opdiff.estimators import DiffusionKernelSmoother
-from opdiff.estimators.adaptive import (adaptive_denoise, adaptive_log_density, adaptive_score,
+from opdiff.estimators.adaptive import (adaptive_denoise, adaptive_log_density, adaptive_score, kernel_view,
                                         leave_one_out_log_density, pilot_bandwidth_factors, select_time)
 from opdiff.linalg.fourier import radial_frequency
 from opdiff.manifolds import FlatTorus, Hypersphere
@@ -108,6 +108,8 @@ def test_bad_inputs():
         DiffusionKernelSmoother(object(), adaptive=0.5, pilot_time=0.1).fit(X)
     with pytest.raises(TypeError, match="process: adaptive smoothing needs"):
         select_time("cld", X)
+    with pytest.raises(TypeError, match="process: kernel_view covers"):
+        kernel_view(StationaryLinearSDE.cld(), X, 0.1)
     with pytest.raises(ValueError, match="exponent"):
         pilot_bandwidth_factors(BrownianMotion(), X, 0.1, exponent=-1.0)
     with pytest.raises(ValueError, match="n_folds"):
