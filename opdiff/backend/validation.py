@@ -119,7 +119,7 @@ def check_fitted(estimator, attributes):
 
 
 _EXTRAS = {"cupy": "gpu", "pykeops": "keops", "dask": "dask", "distributed": "dask",
-           "nbclient": "notebooks", "nbformat": "notebooks", "sklearn": "test"}
+           "nbclient": "notebooks", "nbformat": "notebooks", "sklearn": "data"}
 
 
 def require_extra(module):

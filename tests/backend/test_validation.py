@@ -79,3 +79,12 @@ def test_check_fitted_and_require_extra():
     assert require_extra("numpy") is np
     with pytest.raises(ImportError, match=r"pip install opdiff\[gpu\]"):
         require_extra("cupy.__definitely_missing__")
+
+
+def test_missing_data_extra_is_named(monkeypatch):
+    """The built-in image data need scikit-learn: without it the error names the [data] extra."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # a None entry makes the import fail
+    with pytest.raises(ImportError, match=r"opdiff\[data\]"):
+        require_extra("sklearn.datasets")

@@ -2,13 +2,11 @@
 import importlib.util
 import pathlib
 
-import pytest
 
 FIGURE = pathlib.Path(__file__).resolve().parents[2] / "paper_figures" / "fig_structured.py"
 
 
 def test_quick_figures_are_written(tmp_path):
-    pytest.importorskip("sklearn")  # the digits need scikit-learn (the [test] extra)
     spec = importlib.util.spec_from_file_location("fig_structured", FIGURE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -2,13 +2,11 @@
 import importlib.util
 import pathlib
 
-import pytest
 
 FIGURE = pathlib.Path(__file__).resolve().parents[2] / "paper_figures" / "fig_sampling_geometry.py"
 
 
 def test_quick_figures_are_written(tmp_path):
-    pytest.importorskip("sklearn")  # the digits panel needs scikit-learn (the [test] extra)
     spec = importlib.util.spec_from_file_location("fig_sampling_geometry", FIGURE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
