@@ -66,7 +66,10 @@ def test_exact_score_elbo_identity_ism_and_random_time(name):
     mc = mean_elbo(process, x, score, rng=4)
     assert abs(mc.estimate - expected) < 5 * mc.standard_error + 0.05
     plain = dsm_elbo(process, x, score, rng=4, boundary=False)
-    assert plain.shape == (x.shape[0],) and np.all(np.isfinite(plain))
+    assert plain.shape == (x.shape[0],)
+    # without controls or decoder, still unbiased for the bound on y_eps: 5 standard errors of the plain
+    # per-point mean plus the same O(eps) truncation/decoder gap (measured gaps: 0.24 vp, 1.2 cld, < 1 s.e.)
+    assert abs(plain.mean() - expected) < 5 * plain.std(ddof=1) / np.sqrt(plain.size) + 0.05
 
 
 def test_prior_mismatch_alda_versus_malda():
