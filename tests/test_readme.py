@@ -16,8 +16,14 @@ def test_tour_runs():
     namespace = {}
     exec(compile(BLOCKS[0], "README.md", "exec"), namespace)
     dks, x = namespace["dks"], namespace["x"]
-    assert dks.score(x, t=0.2).shape == (5, 2)
-    assert np.all(np.isfinite(dks.log_density(x, t=0.2)))
+    score = dks.score(x, t=0.2)
+    assert score.shape == (5, 2)
+    # the score is the gradient of the log-density it prints: central differences, O(h^2) truncation
+    # plus ~1e-16 |log rho| / h round-off, both < 1e-9 here (measured 3e-11)
+    h = 1e-5
+    fd = np.stack([(dks.log_density(x + h * e, t=0.2) - dks.log_density(x - h * e, t=0.2)) / (2 * h)
+                   for e in np.eye(2)], axis=1)
+    np.testing.assert_allclose(score, fd, atol=1e-8)
 
 
 def test_second_tour_runs_and_does_what_it_says():
