@@ -32,8 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import as_generator, check_points, get_namespace
+from ..backend import as_generator, check_points
 from ..manifolds import Euclidean
+from ..operators.kme import by_time
 from ..processes.base import GaussianProcess
 from ..processes.scalar import ScalarGaussianProcess
 from ..reductions import pairwise_reduction
@@ -112,17 +113,7 @@ def _mixture(process, data, log_weights, x, t, factors, gradient, data_space=Fal
 
 def _by_time(process, x, t, evaluate):
     """Apply ``evaluate(rows_x, t_float)`` to the query rows sharing each distinct time."""
-    t = process.check_time(t, n=x.shape[0])
-    if t.ndim == 0 or t.shape[0] == 1:
-        return evaluate(x, float(t.reshape(-1)[0]))
-    out = None
-    for value in np.unique(t):
-        rows = np.flatnonzero(t == value)
-        part = evaluate(x[rows], float(value))
-        if out is None:
-            out = get_namespace(part).empty((x.shape[0],) + part.shape[1:], dtype=part.dtype)
-        out[rows] = part
-    return out
+    return by_time(x, process.check_time(t, n=x.shape[0]), evaluate)
 
 
 def adaptive_log_density(process, data, log_weights, x, t, bandwidth_factors, data_space=False):

@@ -12,6 +12,35 @@ from ..processes.base import LOG_2PI
 from ..reductions import check_backend, gaussian_reduction
 
 
+def by_time(x, t, evaluate):
+    """Apply ``evaluate`` to the query rows sharing each distinct time and reassemble the rows.
+
+    Parameters
+    ----------
+    x : (m, D) array
+        Queries.
+    t : () or (m,) array
+        Validated time(s); a single time (or a length-1 array) makes one call on all rows.
+    evaluate : callable
+        ``evaluate(rows (k, D), t float) -> (k, ...)``.
+
+    Returns
+    -------
+    (m, ...) array
+        Row ``i`` is ``evaluate`` at time ``t[i]``, in the namespace and dtype of ``evaluate``'s output.
+    """
+    if t.ndim == 0 or t.shape[0] == 1:
+        return evaluate(x, float(t.reshape(-1)[0]))
+    out = None
+    for value in np.unique(t):
+        rows = np.flatnonzero(t == value)
+        part = evaluate(x[rows], float(value))
+        if out is None:
+            out = get_namespace(part).empty((x.shape[0],) + part.shape[1:], dtype=part.dtype)
+        out[rows] = part
+    return out
+
+
 def normalised_log_weights(weights, n):
     """``(n,)`` log-weights summing to one (``None``: uniform). Zero weights become ``-inf``."""
     if weights is None:
@@ -106,17 +135,7 @@ class KernelMeanEmbedding:
 
     def _by_time(self, z, t, evaluate):
         """Apply ``evaluate(marginal, rows)`` to the rows sharing each distinct time."""
-        if t.ndim == 0 or t.shape[0] == 1:
-            return evaluate(self.at(float(t.reshape(-1)[0])), z)
-        outputs = None
-        for value in np.unique(t):
-            rows = np.flatnonzero(t == value)
-            part = evaluate(self.at(float(value)), z[rows])
-            if outputs is None:
-                xp = get_namespace(part)
-                outputs = xp.empty((z.shape[0],) + part.shape[1:], dtype=part.dtype)
-            outputs[rows] = part
-        return outputs
+        return by_time(z, t, lambda rows, value: evaluate(self.at(value), rows))
 
     def log_density(self, x, t):
         """``log rho_t(x)``; ``x (m, D)``, ``t`` float or ``(m,)`` -> ``(m,)``."""
