@@ -354,8 +354,9 @@ def test_denoise_matches_the_exact_posterior_mean():
         oism.fit_moments(hermite_exact_moments(GM1, oism.basis))
     x = OU.sample(GM1.sample(2000, 18), 0.5, 19)
     err = oism.denoise(x, 0.5) - GM1.denoise(x, 0.5, OU)
-    # Tweedie: the denoiser error is (1 - r^2) / r times the score error (Fisher ~1e-4 at K=12, t=0.5)
-    assert np.sqrt(np.mean(err**2)) < 0.05
+    # Tweedie: the denoiser error is (1 - r^2) / r ~ 1.04 times the score error (Fisher ~1e-4 at K=12,
+    # t=0.5): RMS ~ 0.01 (measured 0.0108, deterministic given the seeds); bound at twice that
+    assert np.sqrt(np.mean(err**2)) < 0.02
     with pytest.raises(ValueError, match="process"):
         OISM(ManifoldBrownianMotion(FlatTorus(1), 1.0), Fourier(1, 2), n_grid=8).fit(
             np.zeros((3, 1))).denoise(np.zeros((2, 1)), 0.1)
