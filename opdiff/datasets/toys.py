@@ -77,7 +77,7 @@ TOYS = {"two_spirals": two_spirals, "eight_gaussians": eight_gaussians, "pinwhee
 
 
 def make_toy(name, n, rng=None, **kwargs):
-    """Draw ``n`` points of the toy set ``name`` (one of :data:`TOYS`)."""
+    """Draw ``n`` points of the toy set ``name`` (one of :data:`TOYS`); returns an ``(n, 2)`` array."""
     if name not in TOYS:
         raise ValueError(f"name: expected one of {sorted(TOYS)}, got {name!r}")
     return TOYS[name](n, rng=rng, **kwargs)

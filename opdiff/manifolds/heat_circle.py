@@ -25,7 +25,7 @@ _TWO_PI = 2.0 * math.pi
 
 
 def wrap_angle(angle, xp=None):
-    """Wrap angles to ``[-pi, pi)`` (elementwise)."""
+    """Wrap angles to ``[-pi, pi)`` (elementwise): an array of any shape -> the same shape."""
     xp = xp or get_namespace(angle)
     return xp.remainder(angle + math.pi, _TWO_PI) - math.pi
 

@@ -13,7 +13,10 @@ def _kernel_sum(x, y, bandwidth, backend):
 
 
 def median_bandwidth(x, y, max_points=1000, rng=0):
-    """Median heuristic: the median pairwise distance of (a subsample of) the pooled points."""
+    """Median heuristic: the median pairwise distance of (a subsample of) the pooled points.
+
+    ``x (n, d)``, ``y (m, d)``; at most ``max_points`` pooled rows (drawn with seed ``rng``) -> float.
+    """
     x, y = check_points(x, "x"), check_points(y, "y")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"y: expected dimension {x.shape[1]} to match x, got {y.shape[1]}")

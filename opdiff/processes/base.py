@@ -112,7 +112,11 @@ class GaussianPrior:
 
 
 def gaussian_logpdf(residual, chol):
-    """``log N(residual; 0, L L^T)`` row by row, for a structured Cholesky factor ``L``."""
+    """``log N(residual; 0, L L^T)`` row by row, for a structured Cholesky factor ``L``.
+
+    ``residual (n, D)`` and a structured operator ``chol`` acting on ``(n, D)`` rows -> ``(n,)``, in the
+    dtype of ``residual``.
+    """
     xp = get_namespace(residual)
     white = chol.solve(residual)
     dim = residual.shape[1]

@@ -53,7 +53,11 @@ def euler_convex_combination(x, denoised, sigma, sigma_next):
 
 
 def taylor_step(x, denoised, sigma, sigma_next, difference, t_star):
-    """``x + h eps - h^2 / (2 t*) D_n`` with ``h = sigma_next - sigma`` and ``eps = (x - denoised) / sigma``."""
+    """``x + h eps - h^2 / (2 t*) D_n`` with ``h = sigma_next - sigma`` and ``eps = (x - denoised) / sigma``.
+
+    ``x``, ``denoised`` and ``difference`` (``D_n``) are ``(n, *shape)`` arrays; ``sigma``, ``sigma_next``
+    and ``t_star`` floats. Returns ``(n, *shape)``.
+    """
     h = float(sigma_next) - float(sigma)
     return x + h * ((x - denoised) / float(sigma)) - (h * h / (2.0 * float(t_star))) * difference
 

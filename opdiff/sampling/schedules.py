@@ -39,7 +39,8 @@ def uniform_grid(n_steps, low, high, append_zero=False):
 def polynomial_grid(n_steps, low, high, rho=7.0, append_zero=False):
     """EDM grid (Karras et al. 2022): ``(high^(1/rho) + i/m (low^(1/rho) - high^(1/rho)))^rho``.
 
-    ``rho = 1`` is uniform; large ``rho`` concentrates the steps near ``low``.
+    ``rho = 1`` is uniform; large ``rho`` concentrates the steps near ``low``. Returns ``(n_steps + 1,)``
+    (with ``append_zero`` the last of the ``n_steps`` steps goes from ``low`` to 0).
     """
     return _polynomial_grid(n_steps, low, high, rho, append_zero, ("low", "high"))
 
@@ -59,7 +60,11 @@ def edm_sigmas(n_steps, sigma_min=0.002, sigma_max=80.0, rho=7.0, append_zero=Tr
 
 
 def log_snr_grid(n_steps, low, high, append_zero=False):
-    """Uniform in log-SNR: for VE noise levels ``log SNR = -2 log sigma``, i.e. geometric spacing."""
+    """Uniform in log-SNR: for VE noise levels ``log SNR = -2 log sigma``, i.e. geometric spacing.
+
+    Returns ``(n_steps + 1,)`` from ``high`` down to ``low`` (with ``append_zero`` the last of the
+    ``n_steps`` steps goes from ``low`` to 0).
+    """
     m, low, high = _check_grid_args(n_steps, low, high, append_zero)
     return _finish(np.geomspace(high, low, m + 1), append_zero)
 
