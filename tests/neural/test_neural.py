@@ -66,7 +66,11 @@ def test_dsm_training_learns_the_mixture_score():
     # an untrained network (eps_hat ~ 0, score ~ 0) has relative Fisher divergence ~ 1
     assert relative_fisher < 0.2
     assert model.losses_[-100:].mean() < model.losses_[:50].mean()
-    np.testing.assert_allclose(model.denoise(xt[:5], 0.3).shape, (5, 2))
+    # Tweedie: D = (x + Sigma s) / a for both the network and the exact mixture (its own closed-form
+    # posterior mean), so their gap is Sigma / a times the score gap, row by row, to round-off
+    Phi, Sigma = process.transition(0.3)
+    gap = model.denoise(xt[:5], 0.3) - mixture.denoise(xt[:5], 0.3, process)
+    np.testing.assert_allclose(gap, Sigma.c / Phi.c * (model.score(xt[:5], 0.3) - exact[:5]), rtol=1e-8, atol=1e-12)
 
 
 def test_float32_is_kept():
