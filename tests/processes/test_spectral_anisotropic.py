@@ -94,6 +94,21 @@ def test_selective_omission_with_dks_ddim_on_digits():
         assert np.median(distance) < 0.2 * np.median(np.linalg.norm(projected, axis=1))
 
 
+def test_band_pass_keeps_plane_waves_in_the_band_and_kills_the_rest():
+    """Plane waves are the eigenvectors of Sigma_w: eigenvalue H W / (frequencies in the band) inside
+    [low, high] (trace normalised, |w|^2 = 1 there) and 0 outside; counted here from np.fft.fftfreq."""
+    process = SpectralAnisotropic.band_pass(SHAPE, 0.2, 0.4)
+    f = np.fft.fftfreq(8)
+    r = np.hypot(f[:, None], f[None, :])
+    n_in = np.sum((r >= 0.2) & (r <= 0.4))
+    i, j = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    for ky, kx, inside in [(0.25, 0.0, True), (0.125, 0.25, True), (0.125, 0.0, False), (0.375, 0.375, False),
+                           (0.0, 0.0, False)]:
+        wave = np.cos(2 * np.pi * (ky * i + kx * j)).reshape(1, 64)
+        expected = 64 / n_in * wave if inside else np.zeros_like(wave)
+        np.testing.assert_allclose(process.covariance.apply(wave), expected, atol=1e-13)  # FFT round-off
+
+
 def test_ddim_full_rank_reproduces_training_points():
     X = load_digits_images(n=50, rng=3).reshape(50, -1)
     process = SpectralAnisotropic.power_law(SHAPE, -0.5, eps_dc=0.05)
