@@ -91,7 +91,8 @@ def test_gradients_laplacians_and_eigen_relation_by_finite_differences(kind):
     np.testing.assert_allclose(L_phi, np.tile(basis.eigenvalues, basis.n_blocks) * basis.values(x), atol=5e-5)
     coef = RNG.normal(size=basis.n_basis)
     np.testing.assert_allclose(basis.gradient_combination(x, coef), np.einsum("nbd,b->nd", grad_fd, coef), atol=1e-6)
-    np.testing.assert_allclose(basis.laplacian_combination(x, coef), lap_fd @ coef, atol=1e-4)
+    # same FD rounding as the Laplacians above (worst measured over 20 seeds 2.2e-6)
+    np.testing.assert_allclose(basis.laplacian_combination(x, coef), lap_fd @ coef, atol=2e-5)
 
 
 def test_invariant_term_expansion():
