@@ -66,10 +66,13 @@ def test_load_latlon(tmp_path):
     np.testing.assert_allclose(lat, [90, 0, -45], atol=1e-12)
     bare = tmp_path / "bare.csv"
     bare.write_text("10.5,20\n-30,200\n")
-    np.testing.assert_allclose(np.linalg.norm(load_latlon(bare), axis=1), 1.0)
+    # no header: first column latitude, second longitude (unit_to_latlon checked above; 200 wraps to -160)
+    np.testing.assert_allclose(np.stack(unit_to_latlon(load_latlon(bare)), axis=1), [[10.5, 20], [-30, -160]],
+                               atol=1e-12)
     custom = tmp_path / "custom.csv"
     custom.write_text("y,x\n1,2\n")
-    assert load_latlon(custom, latitude="y", longitude="x").shape == (1, 3)
+    np.testing.assert_allclose(np.stack(unit_to_latlon(load_latlon(custom, latitude="y", longitude="x")), axis=1),
+                               [[1.0, 2.0]], atol=1e-12)
     bad = tmp_path / "bad.csv"
     bad.write_text("lat,lon\n95,0\n")
     with pytest.raises(ValueError, match=r"latitude: expected degrees in \[-90, 90\], got 95"):
