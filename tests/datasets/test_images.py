@@ -13,6 +13,10 @@ def test_digits_shape_range_and_subsets():
     np.testing.assert_allclose(np.unique(images), -1 + np.arange(17) / 8)
     sub, lab = load_digits_images(n=50, digits=[0, 1], return_labels=True, rng=0)
     assert sub.shape == (50, 1, 8, 8) and set(lab) <= {0, 1}
+    # each drawn image is a row of the full set carrying the same label
+    flat, sub_flat = images.reshape(1797, -1), sub.reshape(50, -1)
+    for row, label in zip(sub_flat, lab):
+        assert label in labels[np.all(flat == row, axis=1)]
     np.testing.assert_array_equal(sub, load_digits_images(n=50, digits=[0, 1], rng=0))
 
 
