@@ -160,7 +160,9 @@ def test_sphere_kernel_solves_the_heat_equation(n, s):
     laplacian = d2_theta + (n - 1) / np.tan(theta) * d_theta
     d_time = (p(theta, s + k) - p(theta, s - k)) / (2 * k)
     peak = p(np.zeros(1), s)[0]
-    np.testing.assert_allclose(d_time / peak, laplacian / peak, rtol=0, atol=2e-4 / s)
+    # both sides are ~1/s relative to the peak; their gap is <= 1.4e-6 / s over this grid (n=3, s=0.004;
+    # FD rounding and the kernel's 1e-8-of-peak accuracy), bounded here at about 10x that
+    np.testing.assert_allclose(d_time / peak, laplacian / peak, rtol=0, atol=2e-5 / s)
 
 
 def test_circle_kernel_solves_the_heat_equation():
