@@ -92,6 +92,9 @@ def test_sample_follows_the_marginal():
     var = float(Sigma.c) + w @ (centres - mean) ** 2
     # 5 standard errors of the sample mean
     assert np.all(np.abs(sample.mean(axis=0) - mean) < 5 * np.sqrt(var / n))
+    # and of the sample variance (its standard error from the sample's own fourth central moment)
+    squared = (sample - mean) ** 2
+    assert np.all(np.abs(squared.mean(axis=0) - var) < 5 * np.sqrt(squared.var(axis=0) / n))
     np.testing.assert_array_equal(kme.sample(5, t, rng=1), kme.sample(5, t, rng=1))
 
 
