@@ -20,8 +20,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from ..backend.threads import single_threaded_blas
-from ..backend import (as_generator, check_choice, check_count, check_fitted, check_points, check_positive, check_time,
-                       chunk_rows)
+from ..backend import as_generator, check_choice, check_count, check_fitted, check_positive, check_time, chunk_rows
 from .losses import LinearScoreModel
 
 
