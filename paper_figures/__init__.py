@@ -4,6 +4,16 @@ import importlib
 import pkgutil
 
 
+def save_figure(fig, path, dpi=110):
+    """Lay out, write and close ``fig``; returns ``path``. The one place figures are saved."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def figure_modules():
     """Names of the figure modules in this package, sorted."""
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("fig_"))

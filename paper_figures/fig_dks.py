@@ -15,6 +15,7 @@ from opdiff.datasets import TOYS, GaussianMixture, make_toy  # noqa: E402
 from opdiff.estimators import DiffusionKernelSmoother  # noqa: E402
 from opdiff.processes import VPSDE  # noqa: E402
 from opdiff.sampling import VEDenoiser, sample_heun  # noqa: E402
+from paper_figures import save_figure  # noqa: E402
 
 TOY_NAMES = ("two_spirals", "eight_gaussians", "pinwheel", "checkerboard", "moons", "rings")
 T_MIN = 1e-2  # stop the reverse flow before the DKS collapses onto the training points
@@ -76,10 +77,8 @@ def make(out_dir, quick=False):
             if column == 0:
                 ax.set_ylabel(label, fontsize=8)
     fig.suptitle(f"Diffusion kernel smoother samples (VP-SDE, stopped at t = {T_MIN})", fontsize=10)
-    fig.tight_layout()
     toys_path = out_dir / "dks_toy_samples.png"
-    fig.savefig(toys_path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, toys_path, dpi=120)
 
     mixture = eight_gaussian_mixture()
     sizes = (100, 1000) if quick else (100, 1000, 10000)
@@ -93,8 +92,6 @@ def make(out_dir, quick=False):
     ax.set_title("DKS score error vs the exact mixture score", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
     error_path = out_dir / "dks_score_error.png"
-    fig.savefig(error_path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, error_path, dpi=120)
     return [toys_path, error_path]

@@ -27,6 +27,7 @@ from opdiff.estimators.oism import OISM, IllConditionedWarning  # noqa: E402
 from opdiff.manifolds import FlatTorus  # noqa: E402
 from opdiff.processes.manifold import ManifoldBrownianMotion  # noqa: E402
 from opdiff.spectral import Fourier  # noqa: E402
+from paper_figures import save_figure  # noqa: E402
 
 WEIGHTS = np.array([0.45, 0.35, 0.2])
 MEANS = np.array([-2.2, 0.4, 2.7])
@@ -99,10 +100,8 @@ def score_panel(out_dir, quick, rng):
     axes[0].set_ylabel("score")
     fig.suptitle(f"1-D mixture under periodic Brownian motion, Fourier basis K={K} "
                  f"(JS factor {models['OISM, James-Stein shrinkage'].shrinkage_factor_[0]:.2f})", fontsize=9)
-    fig.tight_layout()
     path = pathlib.Path(out_dir) / "oism_scores_1d.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -144,10 +143,8 @@ def loglik_panel(out_dir, quick, rng):
     ax.set_ylabel(f"held-out log-likelihood at t={t_eval}")
     ax.set_title("2-D toys on the torus under periodic Brownian motion (higher is better)", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
     path = pathlib.Path(out_dir) / "oism_loglik_toys.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return path, results
 
 

@@ -20,6 +20,7 @@ from opdiff.datasets import VonMisesFisherMixture, WrappedNormalMixture, latlon_
 from opdiff.estimators import DiffusionKernelSmoother  # noqa: E402
 from opdiff.manifolds import FlatTorus, Hypersphere  # noqa: E402
 from opdiff.processes import ManifoldBrownianMotion  # noqa: E402
+from paper_figures import save_figure  # noqa: E402
 
 
 def sphere_mixture():
@@ -62,9 +63,7 @@ def _sphere_figure(mixture, X, glob, adaptive, path, n_grid):
     for ax in axes:
         ax.set_xticklabels([])
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _torus_figure(mixture, X, glob, adaptive, path, n_grid):
@@ -86,9 +85,7 @@ def _torus_figure(mixture, X, glob, adaptive, path, n_grid):
         ax.set_xlim(-np.pi, np.pi)
         ax.set_ylim(-np.pi, np.pi)
         ax.set_aspect("equal")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _heldout_figure(results, path):
@@ -105,9 +102,7 @@ def _heldout_figure(results, path):
         ax.set_ylim(best - 3.0, best + 0.5)
         ax.set_title(name)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def make(out_dir, quick=False):

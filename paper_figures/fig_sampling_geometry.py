@@ -23,6 +23,7 @@ from opdiff.backend import require_extra  # noqa: E402
 from opdiff.datasets import GaussianMixture, make_toy  # noqa: E402
 from opdiff.estimators.kernel_smoother import DiffusionKernelSmoother  # noqa: E402
 from opdiff.processes import VESDE  # noqa: E402
+from paper_figures import save_figure  # noqa: E402
 
 SIGMA_MAX, SIGMA_MIN = 80.0, 0.002
 
@@ -70,9 +71,7 @@ def _trajectory_figure(toy, toy_traj, digits_traj, path):
     axes[4].imshow(np.concatenate(rows, axis=0), cmap="gray_r")
     axes[4].set_title("D(x_t) along three digit runs (left: sigma = 80)")
     axes[4].axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _deviation_figure(runs, path):
@@ -92,9 +91,7 @@ def _deviation_figure(runs, path):
         ax.set_xlabel("sigma")
         ax.set_title(title)
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def solver_errors(steps, n_points=16, rng=0):
@@ -115,9 +112,7 @@ def _nfe_figure(results, path):
     ax.set_ylabel("max error vs. exact ODE solution")
     ax.set_title("exact mixture score, EDM grid (rho = 7)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def make(out_dir, quick=False):

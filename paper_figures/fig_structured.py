@@ -21,6 +21,7 @@ from opdiff.estimators import DiffusionKernelSmoother  # noqa: E402
 from opdiff.estimators.elbo import LogitTransform, bits_per_dim, dequantize, mean_elbo  # noqa: E402
 from opdiff.linalg.fourier import radial_frequency  # noqa: E402
 from opdiff.processes import FractionalDiffusion, SpectralAnisotropic, StationaryLinearSDE  # noqa: E402
+from paper_figures import save_figure  # noqa: E402
 
 SHAPE = (1, 8, 8)
 
@@ -71,10 +72,8 @@ def sagd_panel(out, quick, rng):
     axes[2].bar(["training digits", "SAGD samples"], [data_energy.mean(), max(sample_energy.max(), 1e-300)])
     axes[2].set_yscale("log")
     axes[2].set(title="energy fraction in the omitted band", ylim=(1e-34, 1))
-    fig.tight_layout()
     path = out / "structured_sagd.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -102,10 +101,8 @@ def fractional_panel(out, quick, rng):
     axes[-1].axhline(pixel_diversity(X), color="k", ls="--", label="training digits")
     axes[-1].set(xlabel="Hurst index H", ylabel="pixel-wise std", title="diversity (K = 2, FVP)")
     axes[-1].legend(fontsize=8)
-    fig.tight_layout()
     path = out / "structured_fractional.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return path, dict(zip(hursts, diversity))
 
 
@@ -147,10 +144,8 @@ def bpd_panel(out, quick, rng):
     ax.set(xlabel="t_min (DKS bandwidth)", ylabel="bits / dim (held-out digits)", yscale="log",
            title="ELBO with the DKS score of the training digits")
     ax.legend(fontsize=8)
-    fig.tight_layout()
     path = out / "structured_bpd.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return path, results
 
 
