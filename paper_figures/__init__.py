@@ -1,16 +1,116 @@
-"""Paper figures: one module ``fig_<name>.py`` per figure family, each exposing
-``make(out_dir, quick=False) -> list[pathlib.Path]``. ``python -m paper_figures`` makes them all."""
+"""Paper figures: one module ``fig_<name>.py`` per figure family; ``python -m paper_figures`` makes them all.
+
+Every module exposes ``make(out_dir, size="quick") -> list[pathlib.Path]`` where ``size`` is one of
+:data:`SIZES`: ``"test"`` (seconds, used by the test suite), ``"quick"`` (the default of the main job:
+every figure in minutes on two cores) and ``"full"`` (the papers' sizes). Each module writes its PNGs,
+records every number it shows with :func:`record_results` in ``results.json`` beside them, under the
+figure's name, and keeps trained weights under :func:`cache_dir` so that a second run only plots.
+"""
 import importlib
+import json
+import pathlib
 import pkgutil
+
+#: The run sizes, smallest first.
+SIZES = ("test", "quick", "full")
+
+
+def check_size(size):
+    """Validate a run size (one of :data:`SIZES`) and return it."""
+    if size not in SIZES:
+        raise ValueError(f"size: expected one of {SIZES}, got {size!r}")
+    return size
 
 
 def save_figure(fig, path, dpi=110):
-    """Lay out, write and close ``fig``; returns ``path``. The one place figures are saved."""
+    """Lay out, write and close ``fig``; returns ``path``. The one place figures are saved.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path : str or pathlib.Path
+    dpi : int
+
+    Returns
+    -------
+    pathlib.Path
+    """
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    path = pathlib.Path(path)
+    if not fig.get_layout_engine():
+        fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
+    return path
+
+
+def _to_json(value):
+    """Plain JSON values from NumPy scalars and arrays (non-finite floats become strings)."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(key): _to_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _to_json(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if np.isfinite(value) else str(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def record_results(out_dir, name, values):
+    """Write ``values`` to ``out_dir/results.json`` under ``name`` (other figures' entries are kept).
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        The folder of the PNGs.
+    name : str
+        The figure's (or table's) name, e.g. ``"oism_toy_table"``.
+    values : dict
+        Every number the figure shows (NumPy values are converted to plain JSON).
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``results.json``.
+    """
+    path = pathlib.Path(out_dir) / "results.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results[name] = _to_json(values)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    temporary.replace(path)
+    return path
+
+
+def read_results(out_dir):
+    """The contents of ``out_dir/results.json`` (an empty dict when there is none yet)."""
+    path = pathlib.Path(out_dir) / "results.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def cache_dir(out_dir, name):
+    """The folder for trained weights of figure ``name`` under ``out_dir/cache`` (created).
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+    name : str
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = pathlib.Path(out_dir) / "cache" / name
+    path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -19,9 +119,24 @@ def figure_modules():
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("fig_"))
 
 
+def check_names(names):
+    """Validate figure names (``"fig_dks"`` or ``"dks"``); returns the module names.
+
+    Raises
+    ------
+    ValueError
+        Naming every unknown name and listing the figures there are.
+    """
+    modules = figure_modules()
+    resolved = [name if name.startswith("fig_") else f"fig_{name}" for name in names]
+    unknown = [name for name, module in zip(names, resolved) if module not in modules]
+    if unknown:
+        short = [module[len("fig_"):] for module in modules]
+        raise ValueError(f"figure: unknown name(s) {unknown}; expected some of {short}")
+    return resolved
+
+
 def load(name):
     """Import the figure module ``name`` (``"fig_dks"`` or ``"dks"``)."""
-    name = name if name.startswith("fig_") else f"fig_{name}"
-    if name not in figure_modules():
-        raise ValueError(f"figure: expected one of {figure_modules()}, got {name!r}")
-    return importlib.import_module(f"{__name__}.{name}")
+    (module,) = check_names([name])
+    return importlib.import_module(f"{__name__}.{module}")

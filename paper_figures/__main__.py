@@ -1,4 +1,4 @@
-"""Regenerate every paper figure on the built-in data: ``python -m paper_figures [--out DIR]``."""
+"""Regenerate every paper figure on the built-in data: ``python -m paper_figures [--out DIR] [--full]``."""
 import argparse
 import pathlib
 import sys
@@ -8,25 +8,30 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from . import figure_modules, load  # noqa: E402
+from . import SIZES, check_names, figure_modules, load  # noqa: E402
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m paper_figures", description=__doc__)
-    parser.add_argument("--out", default="figures", help="folder for the PNG files (default: ./figures)")
-    parser.add_argument("--only", nargs="*", default=None, help="figure modules to make (default: all)")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--out", default="figures", help="folder for the PNG files and results.json (default: ./figures)")
+    parser.add_argument("--only", nargs="*", default=None, help=f"figures to make (default: all of {figure_modules()})")
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument("--full", action="store_const", dest="size", const="full", help="the papers' sizes (hours)")
+    scale.add_argument("--size", choices=SIZES, default="quick", help="run size (default: quick, minutes)")
     args = parser.parse_args(argv)
+    try:
+        names = check_names(args.only) if args.only else figure_modules()
+    except ValueError as error:
+        parser.error(str(error))
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    names = args.only or figure_modules()
     written = []
     for name in names:
         start = time.perf_counter()
-        paths = load(name).make(out, quick=args.quick)
+        paths = load(name).make(out, size=args.size)
         written.extend(paths)
         print(f"{name}: {len(paths)} figure(s) in {time.perf_counter() - start:.1f} s", flush=True)
-    print(f"wrote {len(written)} PNG files to {out.resolve()}")
+    print(f"wrote {len(written)} PNG files and results.json to {out.resolve()}")
     for path in written:
         print(f"  {path}")
     return 0

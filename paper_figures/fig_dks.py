@@ -1,7 +1,7 @@
 """DKS figures: probability-flow samples of the diffusion kernel smoother on the 2-D toys, and the DKS
 score error against the exact score of a Gaussian mixture across time and data-set size.
 
-``make(out_dir, quick=False)`` writes ``dks_toy_samples.png`` and ``dks_score_error.png``.
+``make(out_dir, size="quick")`` writes ``dks_toy_samples.png`` and ``dks_score_error.png``.
 """
 import pathlib
 
@@ -15,7 +15,7 @@ from opdiff.datasets import TOYS, GaussianMixture, make_toy  # noqa: E402
 from opdiff.estimators import DiffusionKernelSmoother  # noqa: E402
 from opdiff.processes import VPSDE  # noqa: E402
 from opdiff.sampling import VEDenoiser, sample_heun  # noqa: E402
-from paper_figures import save_figure  # noqa: E402
+from paper_figures import check_size, save_figure  # noqa: E402
 
 TOY_NAMES = ("two_spirals", "eight_gaussians", "pinwheel", "checkerboard", "moons", "rings")
 T_MIN = 1e-2  # stop the reverse flow before the DKS collapses onto the training points
@@ -52,8 +52,9 @@ def score_errors(process, mixture, sizes, times, n_queries, rng):
     return errors
 
 
-def make(out_dir, quick=False):
+def make(out_dir, size="quick"):
     """Write the DKS figures to ``out_dir``; returns the list of PNG paths."""
+    quick = check_size(size) == "test"
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)

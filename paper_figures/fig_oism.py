@@ -1,6 +1,6 @@
 """OISM figures: spectral score estimates under periodic Brownian motion.
 
-``make(out_dir, quick=False)`` writes
+``make(out_dir, size="quick")`` writes
 
 - ``oism_scores_1d.png``: a 1-D Gaussian mixture wrapped on the circle ``[-pi, pi)`` under periodic
   Brownian motion (``dX = dW``, generator ``Delta / 2``): OISM score estimates with exact expectations
@@ -27,7 +27,7 @@ from opdiff.estimators.oism import OISM, IllConditionedWarning  # noqa: E402
 from opdiff.manifolds import FlatTorus  # noqa: E402
 from opdiff.processes.manifold import ManifoldBrownianMotion  # noqa: E402
 from opdiff.spectral import Fourier  # noqa: E402
-from paper_figures import save_figure  # noqa: E402
+from paper_figures import check_size, save_figure  # noqa: E402
 
 WEIGHTS = np.array([0.45, 0.35, 0.2])
 MEANS = np.array([-2.2, 0.4, 2.7])
@@ -148,8 +148,9 @@ def loglik_panel(out_dir, quick, rng):
     return path, results
 
 
-def make(out_dir, quick=False):
+def make(out_dir, size="quick"):
     """Write the OISM figures to ``out_dir``; returns the list of PNG paths."""
+    quick = check_size(size) == "test"
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)

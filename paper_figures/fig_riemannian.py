@@ -20,7 +20,7 @@ from opdiff.datasets import VonMisesFisherMixture, WrappedNormalMixture, latlon_
 from opdiff.estimators import DiffusionKernelSmoother  # noqa: E402
 from opdiff.manifolds import FlatTorus, Hypersphere  # noqa: E402
 from opdiff.processes import ManifoldBrownianMotion  # noqa: E402
-from paper_figures import save_figure  # noqa: E402
+from paper_figures import check_size, save_figure  # noqa: E402
 
 
 def sphere_mixture():
@@ -105,8 +105,9 @@ def _heldout_figure(results, path):
     save_figure(fig, path)
 
 
-def make(out_dir, quick=False):
+def make(out_dir, size="quick"):
     """Write the three figures into ``out_dir``; returns their paths."""
+    quick = check_size(size) == "test"
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     n = 250 if quick else 500

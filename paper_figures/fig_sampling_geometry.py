@@ -23,7 +23,7 @@ from opdiff.backend import require_extra  # noqa: E402
 from opdiff.datasets import GaussianMixture, make_toy  # noqa: E402
 from opdiff.estimators.kernel_smoother import DiffusionKernelSmoother  # noqa: E402
 from opdiff.processes import VESDE  # noqa: E402
-from paper_figures import save_figure  # noqa: E402
+from paper_figures import check_size, save_figure  # noqa: E402
 
 SIGMA_MAX, SIGMA_MIN = 80.0, 0.002
 
@@ -115,8 +115,9 @@ def _nfe_figure(results, path):
     save_figure(fig, path)
 
 
-def make(out_dir, quick=False):
+def make(out_dir, size="quick"):
     """Write the three figures into ``out_dir``; returns their paths."""
+    quick = check_size(size) == "test"
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)

@@ -3,7 +3,7 @@ patches for reference) and selective omission, fractional
 diffusion samples and pixel-wise diversity against the Hurst index, and bits/dim of VP, CLD and MALDA on
 held-out digits with the DKS score of the training digits.
 
-``make(out_dir, quick=False)`` writes ``structured_sagd.png``, ``structured_fractional.png`` and
+``make(out_dir, size="quick")`` writes ``structured_sagd.png``, ``structured_fractional.png`` and
 ``structured_bpd.png``.
 """
 import pathlib
@@ -21,7 +21,7 @@ from opdiff.estimators import DiffusionKernelSmoother  # noqa: E402
 from opdiff.estimators.elbo import LogitTransform, bits_per_dim, dequantize, mean_elbo  # noqa: E402
 from opdiff.linalg.fourier import radial_frequency  # noqa: E402
 from opdiff.processes import FractionalDiffusion, SpectralAnisotropic, StationaryLinearSDE  # noqa: E402
-from paper_figures import save_figure  # noqa: E402
+from paper_figures import check_size, save_figure  # noqa: E402
 
 SHAPE = (1, 8, 8)
 
@@ -149,8 +149,9 @@ def bpd_panel(out, quick, rng):
     return path, results
 
 
-def make(out_dir, quick=False):
+def make(out_dir, size="quick"):
     """Write the three figures to ``out_dir``; returns their paths."""
+    quick = check_size(size) == "test"
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)

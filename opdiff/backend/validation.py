@@ -110,12 +110,17 @@ def check_choice(value, name, choices):
 
 
 def check_fitted(estimator, attributes):
-    """Raise if ``estimator`` has not been fitted (scikit-learn convention: fitted state ends in ``_``)."""
-    attributes = [attributes] if isinstance(attributes, str) else attributes
-    if not all(getattr(estimator, a, None) is not None for a in attributes):
-        raise ValueError(
-            f"{type(estimator).__name__} is not fitted yet: call fit(X) before using this method"
-        )
+    """Raise :class:`~opdiff.backend.params.NotFittedError` (a ValueError and an AttributeError) if unfitted.
+
+    Parameters
+    ----------
+    estimator : object
+    attributes : str or sequence of str
+        Fitted attributes (scikit-learn convention: they end in ``_``).
+    """
+    from .params import check_is_fitted
+
+    check_is_fitted(estimator, attributes)
 
 
 _EXTRAS = {"cupy": "gpu", "pykeops": "keops", "dask": "dask", "distributed": "dask",
