@@ -8,3 +8,4 @@ __all__ = ["GaussianMixture", "random_mixture", "TOYS", "make_toy", "two_spirals
 from .images import load_digits_images, load_natural_patches  # noqa: E402,F401
 from .manifold import (VonMisesFisherMixture, WrappedNormalMixture, latlon_to_unit, load_latlon,  # noqa: E402,F401
                        unit_to_latlon)
+from .image_files import load_cifar10, load_mnist, read_idx  # noqa: E402,F401
