@@ -1,29 +1,41 @@
-"""Build notebooks/03_operator_informed_score_matching.ipynb (outputs cleared): ``python notebooks/build_03.py``."""
-import pathlib
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-from _nbbuild import write_notebook
+# %% [markdown]
+# # 03 Operator-informed score matching (OISM)
+#
+# For a reversible diffusion with invariant law $\mu$ and generator $L = c(\Delta + \nabla\log\mu\cdot\nabla)$,
+# take eigenfunctions $L\phi_a = \lambda_a\phi_a$ and the score model
+# $s_t = \nabla\log\mu + \sum_a \alpha_a(t)\nabla\phi_a$. Its implicit score-matching loss is the quadratic
+# $\alpha^\top A_t\alpha - 2\alpha^\top b_t + \text{const}$ with
+#
+# $$A_t[a,b] = \mathbb E_{\rho_t}\langle\nabla\phi_a, \nabla\phi_b\rangle = \sum_k G_{ab,k}\, e^{\mu_k t}\, \mathbb E_{\rho_0}[\psi_k],
+# \qquad b_t[a] = -\tfrac{\lambda_a}{c}\, e^{\lambda_a t}\, \mathbb E_{\rho_0}[\phi_a],$$
+#
+# because $\langle\nabla\phi_a,\nabla\phi_b\rangle = \Gamma(\phi_a,\phi_b)/c$ expands over eigenfunctions $\psi_k$ and
+# $P_t\psi_k = e^{\mu_k t}\psi_k$. Data enter only through sample means of eigenfunctions; every $t$ costs one small
+# linear solve. This notebook
+#
+# 1. checks the product expansion behind $A_t$ (Hermite linearisation) against quadrature;
+# 2. tabulates the Fisher divergence of OISM against the exact score of a Gaussian mixture for several $K$ and $t$;
+# 3. checks that $\alpha(t)$ is a stationary point of the operator-form ISM loss, and that DSM $-$ ISM is model-free;
+# 4. measures the variance reduction of operator control variates on a DSM estimate;
+# 5. estimates a wrapped mixture on the torus (periodic Brownian motion) and its log-density by the probability-flow ODE.
 
-CELLS = [
-    ("md", """# 03 Operator-informed score matching (OISM)
-
-For a reversible diffusion with invariant law $\\mu$ and generator $L = c(\\Delta + \\nabla\\log\\mu\\cdot\\nabla)$,
-take eigenfunctions $L\\phi_a = \\lambda_a\\phi_a$ and the score model
-$s_t = \\nabla\\log\\mu + \\sum_a \\alpha_a(t)\\nabla\\phi_a$. Its implicit score-matching loss is the quadratic
-$\\alpha^\\top A_t\\alpha - 2\\alpha^\\top b_t + \\text{const}$ with
-
-$$A_t[a,b] = \\mathbb E_{\\rho_t}\\langle\\nabla\\phi_a, \\nabla\\phi_b\\rangle = \\sum_k G_{ab,k}\\, e^{\\mu_k t}\\, \\mathbb E_{\\rho_0}[\\psi_k],
-\\qquad b_t[a] = -\\tfrac{\\lambda_a}{c}\\, e^{\\lambda_a t}\\, \\mathbb E_{\\rho_0}[\\phi_a],$$
-
-because $\\langle\\nabla\\phi_a,\\nabla\\phi_b\\rangle = \\Gamma(\\phi_a,\\phi_b)/c$ expands over eigenfunctions $\\psi_k$ and
-$P_t\\psi_k = e^{\\mu_k t}\\psi_k$. Data enter only through sample means of eigenfunctions; every $t$ costs one small
-linear solve. This notebook
-
-1. checks the product expansion behind $A_t$ (Hermite linearisation) against quadrature;
-2. tabulates the Fisher divergence of OISM against the exact score of a Gaussian mixture for several $K$ and $t$;
-3. checks that $\\alpha(t)$ is a stationary point of the operator-form ISM loss, and that DSM $-$ ISM is model-free;
-4. measures the variance reduction of operator control variates on a DSM estimate;
-5. estimates a wrapped mixture on the torus (periodic Brownian motion) and its log-density by the probability-flow ODE."""),
-    ("code", """import warnings
+# %%
+import warnings
 import numpy as np
 import matplotlib.pyplot as plt
 
@@ -39,23 +51,32 @@ from opdiff.spectral import Fourier, Hermite, hermite_functions, hermite_lineari
 warnings.simplefilter("ignore", IllConditionedWarning)
 rng = np.random.default_rng(0)
 ou = OrnsteinUhlenbeck(theta=1.0, T=8.0)
-mixture = GaussianMixture([0.4, 0.6], [[-1.5], [1.0]], [0.16, 0.25])"""),
-    ("md", """## 1. The product expansion
+mixture = GaussianMixture([0.4, 0.6], [[-1.5], [1.0]], [0.16, 0.25])
 
-Orthonormal Hermite functions $h_n = He_n/\\sqrt{n!}$ multiply as
-$h_a h_b = \\sum_j \\frac{\\sqrt{a!\\,b!\\,(a+b-2j)!}}{j!\\,(a-j)!\\,(b-j)!}\\, h_{a+b-2j}$; `hermite_linearisation`
-evaluates the coefficients in log space. Gauss-Hermite quadrature of $\\mathbb E[h_a h_b h_k]$ is an independent route."""),
-    ("code", """K = 8
+# %% [markdown]
+# ## 1. The product expansion
+#
+# Orthonormal Hermite functions $h_n = He_n/\sqrt{n!}$ multiply as
+# $h_a h_b = \sum_j \frac{\sqrt{a!\,b!\,(a+b-2j)!}}{j!\,(a-j)!\,(b-j)!}\, h_{a+b-2j}$; `hermite_linearisation`
+# evaluates the coefficients in log space. Gauss-Hermite quadrature of $\mathbb E[h_a h_b h_k]$ is an independent route.
+
+# %%
+K = 8
 nodes, weights = np.polynomial.hermite_e.hermegauss(30)
 weights = weights / weights.sum()
 H = hermite_functions(nodes, 2 * K)
 quadrature = np.einsum("q,qa,qb,qk->abk", weights, H[:, :K + 1], H[:, :K + 1], H)
-print("max |table - quadrature| =", np.abs(hermite_linearisation(K) - quadrature).max())"""),
-    ("md", """## 2. Fisher divergence against the exact score
+print("max |table - quadrature| =", np.abs(hermite_linearisation(K) - quadrature).max())
 
-Exact expectations $\\mathbb E_{\\rho_0}[\\psi_k]$ of the mixture (by quadrature) isolate the truncation error, which falls with $K$;
-sample means ($N = 2000$) add estimation error, which takes over once the basis is rich and $A_t$ ill conditioned."""),
-    ("code", """def exact_moments(basis):
+
+# %% [markdown]
+# ## 2. Fisher divergence against the exact score
+#
+# Exact expectations $\mathbb E_{\rho_0}[\psi_k]$ of the mixture (by quadrature) isolate the truncation error, which falls with $K$;
+# sample means ($N = 2000$) add estimation error, which takes over once the basis is rich and $A_t$ ill conditioned.
+
+# %%
+def exact_moments(basis):
     z, w = np.polynomial.hermite_e.hermegauss(60)
     w = w / w.sum()
     return sum(wk * np.einsum("q,qgk->gk", w, basis.moment_values(m + np.sqrt(c[0, 0]) * z[:, None]))
@@ -73,21 +94,27 @@ for t in ts:
         f_exact = np.mean((OISM(ou, basis, ridge=1e-10, n_grid=32).fit_moments(exact_moments(basis)).score(xt, t) - truth) ** 2)
         f_sample = np.mean((OISM(ou, basis, ridge=1e-10, n_grid=32).fit(X).score(xt, t) - truth) ** 2)
         cells.append(f"{f_exact:9.2e}/{f_sample:9.2e}")
-    print(f"{t:5.2f} " + "  ".join(cells))"""),
-    ("code", """oism = OISM(ou, Hermite(1, 12), ridge=1e-10).fit(X)
+    print(f"{t:5.2f} " + "  ".join(cells))
+
+# %%
+oism = OISM(ou, Hermite(1, 12), ridge=1e-10).fit(X)
 grid = np.linspace(-3.5, 3.5, 300)[:, None]
 fig, axes = plt.subplots(1, 3, figsize=(12, 3))
 for ax, t in zip(axes, ts):
     ax.plot(grid, mixture.score(grid, t, ou), "k", lw=2, label="exact")
     ax.plot(grid, oism.score(grid, t), label="OISM, K=12")
     ax.set_title(f"t = {t}"); ax.set_ylim(-8, 8)
-axes[0].legend(); plt.tight_layout()"""),
-    ("md", """## 3. Stationarity and the model-free gap between DSM and ISM
+axes[0].legend(); plt.tight_layout()
 
-The operator form $\\mathbb E_{\\rho_0}[P_t(\\ldots)]$ of the ISM loss is a sample mean over the data; its gradient at the OISM
-coefficients vanishes to solver precision. DSM and ISM evaluated on the same forward pairs differ by a constant that
-does not depend on the model."""),
-    ("code", """t = 0.2
+# %% [markdown]
+# ## 3. Stationarity and the model-free gap between DSM and ISM
+#
+# The operator form $\mathbb E_{\rho_0}[P_t(\ldots)]$ of the ISM loss is a sample mean over the data; its gradient at the OISM
+# coefficients vanishes to solver precision. DSM and ISM evaluated on the same forward pairs differ by a constant that
+# does not depend on the model.
+
+# %%
+t = 0.2
 exact_oism = OISM(ou, Hermite(1, 8), ridge=0.0).fit(X)
 alpha = exact_oism.coefficients(t, exact=True)
 loss = operator_ism_loss(exact_oism.basis, alpha, X, t)
@@ -107,12 +134,16 @@ print(f"difference of the two gaps: {diff.mean():.4f} +- {diff.std() / np.sqrt(l
 
 # operator form (data only) against Monte Carlo ISM (forward samples), same model
 op = operator_ism_loss(model.basis, model.coefficients(t), x0, t)
-print(f"operator-form ISM {op.value:.4f} +- {op.standard_error:.4f}  vs  Monte Carlo ISM {mc:.4f} +- {ism.standard_error:.4f}")"""),
-    ("md", """## 4. Operator control variates
+print(f"operator-form ISM {op.value:.4f} +- {op.standard_error:.4f}  vs  Monte Carlo ISM {mc:.4f} +- {ism.standard_error:.4f}")
 
-$Z_g = g(X_t) - e^{\\lambda_g t} g(X_0)$ has mean zero for every eigenfunction $g$, and so has $f(X_0) Z_g$.
-With the optimal coefficient they remove most of the Monte Carlo variance of a DSM estimate on the 2-D toys."""),
-    ("code", """cv = OperatorControlVariates(Hermite(2, 4), multiplier_basis=Hermite(2, 2))
+# %% [markdown]
+# ## 4. Operator control variates
+#
+# $Z_g = g(X_t) - e^{\lambda_g t} g(X_0)$ has mean zero for every eigenfunction $g$, and so has $f(X_0) Z_g$.
+# With the optimal coefficient they remove most of the Monte Carlo variance of a DSM estimate on the 2-D toys.
+
+# %%
+cv = OperatorControlVariates(Hermite(2, 4), multiplier_basis=Hermite(2, 2))
 Y = make_toy("two_spirals", 50000, rng=0) / 4.0
 Z = cv.values(Y, ou.sample(Y, 0.3, rng), 0.3)
 zscores = Z.mean(0) / (Z.std(0, ddof=1) / np.sqrt(len(Z)))
@@ -123,13 +154,17 @@ for name in ("two_spirals", "eight_gaussians", "pinwheel", "checkerboard"):
     model = OISM(ou, Hermite(2, 4), n_grid=16).fit(Y[:2000])
     for t in (0.05, 0.5):
         res = dsm_loss(model.linear_model(), Y, t, ou, params=model.coefficients(t), rng=2, control_variates=cv)
-        print(f"{name:16s}{t:6.2f}{res.loss_variance_reduction:10.1f}{res.gradient_variance_reduction:10.2f}")"""),
-    ("md", """## 5. The torus: periodic Brownian motion and the Fourier basis
+        print(f"{name:16s}{t:6.2f}{res.loss_variance_reduction:10.1f}{res.gradient_variance_reduction:10.2f}")
 
-$dX = dW$ wrapped to $[-\\pi, \\pi)$ has $L = \\tfrac12\\Delta$, eigenfunctions $\\sqrt2\\cos kx, \\sqrt2\\sin kx$ with
-$\\lambda = -k^2/2$. The exact score of a wrapped mixture comes from the circle heat kernel. The OISM log-density
-(probability-flow ODE and the instantaneous change of variables) integrates to one."""),
-    ("code", """torus_bm = ManifoldBrownianMotion(FlatTorus(1), 1.0)
+# %% [markdown]
+# ## 5. The torus: periodic Brownian motion and the Fourier basis
+#
+# $dX = dW$ wrapped to $[-\pi, \pi)$ has $L = \tfrac12\Delta$, eigenfunctions $\sqrt2\cos kx, \sqrt2\sin kx$ with
+# $\lambda = -k^2/2$. The exact score of a wrapped mixture comes from the circle heat kernel. The OISM log-density
+# (probability-flow ODE and the instantaneous change of variables) integrates to one.
+
+# %%
+torus_bm = ManifoldBrownianMotion(FlatTorus(1), 1.0)
 means, stds, wts = np.array([-2.2, 0.4, 2.7]), np.array([0.35, 0.5, 0.4]), np.array([0.45, 0.35, 0.2])
 k = rng.choice(3, size=2000, p=wts)
 Xc = np.mod(means[k] + stds[k] * rng.standard_normal(2000) + np.pi, 2 * np.pi)[:, None] - np.pi
@@ -152,10 +187,15 @@ for t in (0.02, 0.1, 0.5):
     print(f"t={t}: mass of the OISM density {np.exp(est).mean() * 2 * np.pi:.4f}, "
           f"max |log-density error| {np.abs(est - logp).max():.3f}")
 axes[0].legend(); axes[0].set_title("score (black: exact wrapped)"); axes[1].set_title("density")
-plt.tight_layout()"""),
-    ("md", """Fisher divergence on the circle against the exact wrapped score (quadrature over the grid), exact Fourier moments
-($\mathbb E[\sqrt2\cos kx] = \sqrt2\, e^{-k^2\sigma^2/2}\cos km$ per component) and sample means:"""),
-    ("code", """def exact_circle_moments(basis):
+plt.tight_layout()
+
+
+# %% [markdown]
+# Fisher divergence on the circle against the exact wrapped score (quadrature over the grid), exact Fourier moments
+# ($\mathbb E[\sqrt2\cos kx] = \sqrt2\, e^{-k^2\sigma^2/2}\cos km$ per component) and sample means:
+
+# %%
+def exact_circle_moments(basis):
     q = basis.moment_frequencies[:, 0]
     out = np.zeros(basis.n_moments); out[0] = 1.0
     for w, m, sd in zip(wts, means, stds):
@@ -172,8 +212,4 @@ for t in (0.02, 0.1, 0.5):
         f = [np.mean((m.score(grid, t) - truth) ** 2 * np.exp(logp)[:, None]) * 2 * np.pi
              for m in (OISM(torus_bm, b, n_grid=32).fit_moments(exact_circle_moments(b)), OISM(torus_bm, b, n_grid=32).fit(Xc))]
         cells.append(f"{f[0]:9.2e}/{f[1]:9.2e}")
-    print(f"{t:5.2f} " + "  ".join(cells))"""),
-]
-
-if __name__ == "__main__":
-    print(write_notebook(CELLS, pathlib.Path(__file__).with_name("03_operator_informed_score_matching.ipynb")))
+    print(f"{t:5.2f} " + "  ".join(cells))
