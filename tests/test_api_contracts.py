@@ -224,7 +224,7 @@ ESTIMATORS = {
 
 def evaluate(estimator, method, x, t):
     if method == "log_density" and isinstance(estimator, OISM):
-        return estimator.log_density(x, t, n_steps=4, progress=False)
+        return estimator.log_density(x, t, n_steps=4)
     return getattr(estimator, method)(x, t)
 
 
@@ -306,13 +306,13 @@ def test_estimator_hyper_parameters_are_named():
     with pytest.raises(ValueError, match=arg("hidden")):
         NeuralScoreModel(VPSDE(), hidden=(0,), n_steps=2).fit(X)
     with pytest.raises(ValueError, match=arg("process")):
-        OISM(VPSDE(), Hermite(2, 2))
+        OISM(VPSDE(), Hermite(2, 2)).fit(X)
     with pytest.raises(ValueError, match=arg("chunk_bytes")):
-        OISM(OrnsteinUhlenbeck(), Hermite(2, 2), chunk_bytes=-1)
+        OISM(OrnsteinUhlenbeck(), Hermite(2, 2), chunk_bytes=-1).fit(X)
     with pytest.raises(TypeError, match=arg("process")):
         DiffusionKernelSmoother("vp").fit(X)
     with pytest.raises(ValueError, match=arg("n")):
-        _oism().fit(X).sample(0, progress=False)
+        _oism().fit(X).sample(0)
 
 
 # ---------------------------------------------------------------------------------------------- option strings
@@ -323,7 +323,7 @@ UNKNOWN_OPTIONS = {
     "kme_backend": ("backend", lambda: KernelMeanEmbedding(VPSDE(), backend="nope").fit(X)),
     "reduction_backend": ("backend", lambda: gaussian_reduction(X, X, backend="nope")),
     "mmd_backend": ("backend", lambda: metrics.mmd_squared(X, X, backend="nope")),
-    "oism_shrinkage": ("shrinkage", lambda: OISM(OrnsteinUhlenbeck(), Hermite(2, 2), shrinkage="nope")),
+    "oism_shrinkage": ("shrinkage", lambda: OISM(OrnsteinUhlenbeck(), Hermite(2, 2), shrinkage="nope").fit(X)),
     "vpsde_schedule": ("schedule", lambda: VPSDE(schedule="nope")),
     "vesde_schedule": ("schedule", lambda: VESDE(schedule="nope")),
     "linear_schedule": ("schedule", lambda: StationaryLinearSDE.cld(schedule="nope")),

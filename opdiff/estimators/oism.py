@@ -20,7 +20,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from ..backend.threads import single_threaded_blas
-from ..backend import as_generator, check_choice, check_count, check_fitted, check_positive, check_time, chunk_rows
+from ..backend import ParamsMixin, as_generator, check_choice, check_count, check_fitted, check_positive, check_time, chunk_rows
 from .losses import LinearScoreModel
 
 
@@ -40,7 +40,7 @@ def _progress(iterable, progress, total=None, desc=None):
     return tqdm(iterable, total=total, desc=desc, leave=False)
 
 
-class OISM:
+class OISM(ParamsMixin):
     """Operator-informed score matching estimator.
 
     Parameters
@@ -57,7 +57,7 @@ class OISM:
         moment functions towards 0 (their mean under ``mu``), per block. Shrinking every mean by one
         factor ``f`` is exactly replacing the empirical law by ``f rho_N + (1 - f) mu``, so ``A_t`` stays PSD.
     t_max : float, optional
-        Largest time (default ``process.t_max``).
+        Largest time (default ``process.t_max``; the fitted value is ``t_max_``).
     n_grid : int
         Number of log-spaced grid times in ``[t_grid_min, t_max]``.
     t_grid_min : float, optional
@@ -67,8 +67,13 @@ class OISM:
     chunk_bytes : int, optional
         Chunk budget for the sample means and for evaluations.
 
+    Every parameter is stored unchanged by the constructor (scikit-learn's contract: ``get_params``,
+    ``set_params``, ``clone``); they are validated by :meth:`fit`.
+
     Attributes
     ----------
+    t_max_ : float
+        The largest time, validated.
     moment_means_ : (n_blocks, n_moments) array
         (Shrunk) sample means ``m_k``.
     shrinkage_factor_ : (n_blocks,) array
@@ -79,49 +84,73 @@ class OISM:
 
     def __init__(self, process, basis, ridge=1e-8, shrinkage=None, t_max=None, n_grid=96, t_grid_min=None,
                  condition_warn=1e10, chunk_bytes=None):
-        basis.check_process(process)
         self.process = process
         self.basis = basis
-        self.ridge = check_positive(ridge, "ridge", strict=False)
-        if shrinkage is not None:
-            check_choice(shrinkage, "shrinkage", ("james-stein",))
+        self.ridge = ridge
         self.shrinkage = shrinkage
-        self.t_max = check_positive(process.t_max if t_max is None else t_max, "t_max")
-        if int(n_grid) != n_grid or n_grid < 4:
-            raise ValueError(f"n_grid: expected an integer >= 4, got {n_grid}")
-        self.n_grid = int(n_grid)
-        scale = float(np.max(np.abs(basis.moment_eigenvalues)))
-        self.t_grid_min = check_positive(1e-3 / scale if t_grid_min is None else t_grid_min, "t_grid_min")
-        if self.t_grid_min >= self.t_max:
-            raise ValueError(f"t_grid_min: expected < t_max={self.t_max}, got {self.t_grid_min}")
-        self.condition_warn = check_positive(condition_warn, "condition_warn")
-        self.chunk_bytes = None if chunk_bytes is None else check_count(chunk_bytes, "chunk_bytes")
-        self.moment_means_ = None
+        self.t_max = t_max
+        self.n_grid = n_grid
+        self.t_grid_min = t_grid_min
+        self.condition_warn = condition_warn
+        self.chunk_bytes = chunk_bytes
+
+    def _check_params(self):
+        """Validate the constructor's parameters; returns them as a dict (nothing is stored)."""
+        if not all(callable(getattr(self.basis, name, None)) for name in ("check_process", "moment_values")):
+            raise TypeError(f"basis: expected an opdiff.spectral.EigenBasis (e.g. Hermite(dim, degree)), "
+                            f"got {type(self.basis).__name__} {self.basis!r}")
+        self.basis.check_process(self.process)
+        if self.shrinkage is not None:
+            check_choice(self.shrinkage, "shrinkage", ("james-stein",))
+        t_max = check_positive(self.process.t_max if self.t_max is None else self.t_max, "t_max")
+        n_grid = check_count(self.n_grid, "n_grid", minimum=4)
+        scale = float(np.max(np.abs(self.basis.moment_eigenvalues)))
+        t_grid_min = check_positive(1e-3 / scale if self.t_grid_min is None else self.t_grid_min, "t_grid_min")
+        if t_grid_min >= t_max:
+            raise ValueError(f"t_grid_min: expected < t_max={t_max}, got {t_grid_min}")
+        return {"ridge": check_positive(self.ridge, "ridge", strict=False), "t_max": t_max, "n_grid": n_grid,
+                "t_grid_min": t_grid_min, "condition_warn": check_positive(self.condition_warn, "condition_warn"),
+                "chunk_bytes": None if self.chunk_bytes is None else check_count(self.chunk_bytes, "chunk_bytes")}
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X):
+    def fit(self, X, y=None, sample_weight=None):
         """Sample means of the moment functions over ``X (n, dim)`` (chunked), then the grid solves.
+
+        Parameters
+        ----------
+        X : (n, dim) array
+            Data; on the torus (``Fourier``) angles in ``[-pi, pi]``, on the sphere unit vectors.
+        y : None
+            Ignored (scikit-learn convention).
+        sample_weight : (n,) array, optional
+            Non-negative weights of the data points (weighted sample means; the James-Stein
+            shrinkage then uses the effective sample size ``(sum w)^2 / sum w^2``).
 
         Returns
         -------
         self
         """
-        X = self.basis.check_points(X, "X")
+        settings = self._check_params()
+        X = self.basis.check_data(X, "X")
         n = X.shape[0]
+        weights = _check_sample_weight(sample_weight, n)
         nb, M = self.basis.n_blocks, self.basis.n_moments
         total = np.zeros((nb, M))
         total_sq = np.zeros((nb, M))
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, naming X
-            for sl in chunk_rows(n, 8 * nb * M * 3, self.chunk_bytes):
+            for sl in chunk_rows(n, 8 * nb * M * 3, settings["chunk_bytes"]):
                 psi = np.asarray(self.basis.moment_values(X[sl]), dtype=np.float64)
-                total += psi.sum(0)
-                total_sq += (psi * psi).sum(0)
-        means = total / n
+                w = weights[sl, None, None]
+                total += (w * psi).sum(0)
+                total_sq += (w * psi * psi).sum(0)
+        w_sum = float(weights.sum())
+        means = total / w_sum
         if not (np.all(np.isfinite(means)) and np.all(np.isfinite(total_sq))):
             raise ValueError("X: expected points where the basis is finite, got non-finite moment sample means "
                              f"(largest |x| = {float(np.max(np.abs(X))):.3g})")
-        variances = np.maximum(total_sq / n - means**2, 0.0) * n / max(n - 1, 1)
-        return self.fit_moments(means, variances=variances, n_samples=n)
+        n_effective = w_sum**2 / float(np.sum(weights**2))  # n for uniform weights
+        variances = np.maximum(total_sq / w_sum - means**2, 0.0) * n_effective / max(n_effective - 1.0, 1.0)
+        return self._fit_moments(settings, means, variances, n_effective)
 
     def fit_moments(self, moment_means, variances=None, n_samples=None):
         """Fit from given means ``E_{rho_0}[psi_k]`` (e.g. exact expectations of a known law).
@@ -138,6 +167,9 @@ class OISM:
         -------
         self
         """
+        return self._fit_moments(self._check_params(), moment_means, variances, n_samples)
+
+    def _fit_moments(self, settings, moment_means, variances, n_samples):
         means = np.array(moment_means, dtype=np.float64)
         shape = (self.basis.n_blocks, self.basis.n_moments)
         if means.shape != shape:
@@ -148,15 +180,16 @@ class OISM:
         if self.shrinkage == "james-stein":
             if variances is None or n_samples is None:
                 raise ValueError("variances: shrinkage='james-stein' needs the variances and n_samples")
-            means, factor = james_stein(means, np.asarray(variances, dtype=np.float64), int(n_samples),
+            means, factor = james_stein(means, np.asarray(variances, dtype=np.float64), float(n_samples),
                                         constant=self.basis.moment_eigenvalues == 0)
-        t_grid = np.geomspace(self.t_grid_min, self.t_max, self.n_grid)
-        coef, cond = self._solve(means, t_grid)
+        t_grid = np.geomspace(settings["t_grid_min"], settings["t_max"], settings["n_grid"])
+        coef, cond = self._solve(means, t_grid, settings)
         spline = CubicSpline(np.log(t_grid), coef, axis=0)
         # commit the fitted state only after every step succeeded
+        self.settings_, self.t_max_ = settings, settings["t_max"]
         self.moment_means_, self.shrinkage_factor_ = means, factor
         self.t_grid_, self.coefficients_grid_, self.condition_numbers_ = t_grid, coef, cond
-        self._spline = spline
+        self.spline_ = spline
         return self
 
     def system(self, t):
@@ -165,11 +198,11 @@ class OISM:
         t = self._check_t(t)
         return self.basis.gram(self.moment_means_, t), self.basis.linear_term(self.moment_means_, t)
 
-    def _solve(self, means, t):
+    def _solve(self, means, t, settings):
         A = self.basis.gram(means, t)
         b = self.basis.linear_term(means, t)
         B = A.shape[-1]
-        A = A + self.ridge * np.eye(B)
+        A = A + settings["ridge"] * np.eye(B)
         with single_threaded_blas():
             w = np.linalg.eigvalsh(A)
             w_max = w[..., -1]
@@ -185,10 +218,10 @@ class OISM:
                 keep = w > floor[..., None]
                 inv_w = np.where(keep, 1.0 / np.where(keep, w, 1.0), 0.0)
                 coef = np.einsum("tgab,tgb->tga", V, inv_w * np.einsum("tgba,tgb->tga", V, b))
-        if worst > self.condition_warn:
+        if worst > settings["condition_warn"]:
             at = np.unravel_index(int(np.argmax(cond)), cond.shape)
             msg = (f"OISM: A_t + ridge I is ill conditioned: condition number {worst:.3g} at t={t[at[0]]:.4g} "
-                   f"(n_basis={self.basis.n_basis}, ridge={self.ridge}); ")
+                   f"(n_basis={self.basis.n_basis}, ridge={settings['ridge']}); ")
             msg += ("singular directions are dropped (pseudo-inverse); " if not np.isfinite(worst) else "")
             msg += "increase ridge or reduce the basis"
             warnings.warn(msg, IllConditionedWarning, stacklevel=3)
@@ -197,7 +230,7 @@ class OISM:
         return coef.reshape(len(t), -1), cond
 
     def _check_t(self, t):
-        return np.atleast_1d(check_time(t, "t", 0.0, self.t_max, include_min=True))
+        return np.atleast_1d(check_time(t, "t", 0.0, self.t_max_, include_min=True))
 
     # ------------------------------------------------------------------ coefficients
     def coefficients(self, t, exact=False):
@@ -212,10 +245,10 @@ class OISM:
         out = np.empty((tt.shape[0], self.basis.n_basis))
         on_grid = (tt >= self.t_grid_[0]) & (not exact)
         if np.any(on_grid):
-            out[on_grid] = self._spline(np.log(tt[on_grid]))
+            out[on_grid] = self.spline_(np.log(tt[on_grid]))
         if np.any(~on_grid):
             uniq, inv = np.unique(tt[~on_grid], return_inverse=True)
-            out[~on_grid] = self._solve(self.moment_means_, uniq)[0][inv]
+            out[~on_grid] = self._solve(self.moment_means_, uniq, self.settings_)[0][inv]
         return out[0] if scalar else out
 
     # ------------------------------------------------------------------ scores
@@ -223,13 +256,13 @@ class OISM:
         check_fitted(self, "moment_means_")
         x = self.basis.check_points(x)
         n = x.shape[0]
-        t_arr = check_time(t, "t", 0.0, self.t_max, n=n, include_min=True)
+        t_arr = check_time(t, "t", 0.0, self.t_max_, n=n, include_min=True)
         alpha = self.coefficients(float(t_arr) if t_arr.ndim == 0 else t_arr)
         if alpha.ndim == 2 and alpha.shape[0] == 1:
             alpha = alpha[0]
         out = np.empty((n,) + trailing, dtype=x.dtype)
         row_bytes = 8 * self.basis.n_basis * (self.basis.dim + 2) * 2
-        for sl in chunk_rows(n, row_bytes, self.chunk_bytes):
+        for sl in chunk_rows(n, row_bytes, self.settings_["chunk_bytes"]):
             out[sl] = fn(x[sl], alpha if alpha.ndim == 1 else alpha[sl])
         return out
 
@@ -265,7 +298,7 @@ class OISM:
         if not hasattr(self.process, "transition") or getattr(self.process, "is_manifold", False):
             raise ValueError(f"process: denoise needs a Gaussian transition, got {type(self.process).__name__}")
         score = self.score(x, t)
-        t_arr = check_time(t, "t", 0.0, self.t_max, n=score.shape[0])
+        t_arr = check_time(t, "t", 0.0, self.t_max_, n=score.shape[0])
         Phi, Sigma = self.process.transition(t_arr)
         return Phi.solve(np.asarray(x, dtype=score.dtype) + Sigma.apply(score))
 
@@ -328,7 +361,7 @@ class OISM:
                           "(the spectral score is unreliable far from the data; reduce the basis or raise ridge)",
                           DivergedFlowWarning, stacklevel=3)
 
-    def log_density(self, x, t, n_steps=64, progress=True):
+    def log_density(self, x, t, n_steps=64, progress=False):
         """``log rho_t(x)`` through the probability-flow ODE and the instantaneous change of variables.
 
         ``log rho_t(x) = log mu(x_T) + int_t^T div v(x_s, s) ds`` with ``x_s`` the flow from ``x_t = x``
@@ -341,7 +374,7 @@ class OISM:
         t : float, ``0 < t < t_max``
         n_steps : int
         progress : bool
-            Show a tqdm progress bar.
+            Show a tqdm progress bar (off by default).
 
         Returns
         -------
@@ -352,41 +385,60 @@ class OISM:
         x = self.basis.check_points(x)
         dtype = x.dtype  # the flow runs in float64; the result keeps float32
         x = np.array(x, dtype=np.float64)
-        t_arr = check_time(t, "t", 0.0, self.t_max)
-        if t_arr.ndim or float(t_arr) >= self.t_max:
-            raise ValueError(f"t: expected a float in (0, {self.t_max}), got {t}")
+        t_arr = check_time(t, "t", 0.0, self.t_max_)
+        if t_arr.ndim or float(t_arr) >= self.t_max_:
+            raise ValueError(f"t: expected a float in (0, {self.t_max_}), got {t}")
         t = float(t_arr)
-        xT, ell, alive = self._flow(x, t, self.t_max, n_steps, True, progress, "log-density")
+        xT, ell, alive = self._flow(x, t, self.t_max_, n_steps, True, progress, "log-density")
         self._diverged(alive, "log_density")
         return np.where(alive, self.basis.invariant_logpdf(xT) + ell, -np.inf).astype(dtype, copy=False)
 
-    def sample(self, n, rng=None, t_end=None, n_steps=64, progress=True):
-        """Draw ``n`` points: start from ``mu`` at ``t_max``, integrate the probability-flow ODE to ``t_end``.
+    def sample(self, n, t=None, rng=None, n_steps=64, progress=False):
+        """Draw ``n`` points: start from ``mu`` at ``t_max``, integrate the probability-flow ODE to ``t``.
+
+        Same argument order as :meth:`DiffusionKernelSmoother.sample` ``(n, t, rng)``.
 
         Parameters
         ----------
         n : int
+        t : float, optional
+            Final time in ``(0, t_max)`` (default ``t_grid_min``, the smallest grid time).
         rng : None, int or Generator
-        t_end : float, optional
-            Final time (default ``t_grid_min``).
         n_steps : int
+            RK4 steps in ``log t``.
         progress : bool
-            Show a tqdm progress bar.
+            Show a tqdm progress bar (off by default).
 
         Returns
         -------
         (n, dim) array
         """
         check_fitted(self, "moment_means_")
-        if int(n) != n or n < 1:
-            raise ValueError(f"n: expected a positive integer, got {n}")
-        t_end = self.t_grid_[0] if t_end is None else float(check_time(t_end, "t_end", 0.0, self.t_max))
-        x = self.basis.sample_invariant(int(n), as_generator(rng))
-        x, _, alive = self._flow(x, self.t_max, t_end, n_steps, False, progress, "sample")
+        n = check_count(n, "n")
+        n_steps = check_count(n_steps, "n_steps")
+        t_end = self.t_grid_[0] if t is None else float(check_time(t, "t", 0.0, self.t_max_))
+        x = self.basis.sample_invariant(n, as_generator(rng))
+        x, _, alive = self._flow(x, self.t_max_, t_end, n_steps, False, progress, "sample")
         if not alive.all():
             raise FloatingPointError(f"OISM.sample: the probability-flow ODE diverged for {int((~alive).sum())} "
                                      f"of {n} samples; reduce the basis, raise ridge or use more steps")
         return x
+
+
+def _check_sample_weight(sample_weight, n):
+    """``(n,)`` non-negative weights with a positive sum from ``sample_weight`` (None: all ones)."""
+    if sample_weight is None:
+        return np.ones(n)
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"sample_weight: expected an array of {n} non-negative numbers, "
+                        f"got {type(sample_weight).__name__}") from None
+    if weights.shape != (n,):
+        raise ValueError(f"sample_weight: expected shape ({n},), got {weights.shape}")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not weights.sum() > 0:
+        raise ValueError("sample_weight: expected finite non-negative weights with a positive sum")
+    return weights
 
 
 def james_stein(means, variances, n_samples, constant):

@@ -121,8 +121,34 @@ class EigenBasis:
 
     # ----------------------------------------------------------------- evaluation (abstract)
     def check_points(self, x, name="x"):
-        """Validate points ``(n, dim)`` (and that they lie on the domain)."""
+        """Validate points ``(n, dim)`` (and that they lie on the domain).
+
+        Parameters
+        ----------
+        x : (n, dim) array
+        name : str
+            Argument name for error messages.
+
+        Returns
+        -------
+        (n, dim) array
+        """
         return check_points(x, name, dim=self.dim)
+
+    def check_data(self, x, name="X"):
+        """Validate data points: :meth:`check_points`, and inside the fundamental domain where there is one.
+
+        Parameters
+        ----------
+        x : (n, dim) array
+        name : str
+            Argument name for error messages.
+
+        Returns
+        -------
+        (n, dim) array
+        """
+        return self.check_points(x, name)
 
     def project(self, x):
         """Map points back onto the domain (wrap on the torus, normalise on the sphere)."""

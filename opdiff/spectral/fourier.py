@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..backend import as_generator, check_count, check_points, check_positive
+from ..manifolds import FlatTorus
 
 _SQRT2 = np.sqrt(2.0)
 
@@ -130,6 +131,21 @@ class Fourier(EigenBasis):
     # ---------------------------------------------------------------- evaluation
     def check_points(self, x, name="x"):
         return check_points(x, name, dim=self.dim)
+
+    def check_data(self, x, name="X"):
+        """Validate data angles: inside ``[-pi, pi]^dim`` (within ``1e-6``, radians, not degrees), then wrapped.
+
+        Parameters
+        ----------
+        x : (n, dim) array
+        name : str
+            Argument name for error messages.
+
+        Returns
+        -------
+        (n, dim) array
+        """
+        return FlatTorus(self.dim).check_points(self.check_points(x, name), name)
 
     def project(self, x):
         """Wrap to ``[-pi, pi)``."""

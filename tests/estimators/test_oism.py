@@ -233,7 +233,7 @@ def test_sample_reproduces_the_mixture_moments():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IllConditionedWarning)
         oism.fit_moments(hermite_exact_moments(GM1, oism.basis))
-    x = oism.sample(4000, rng=7, t_end=0.02, n_steps=48, progress=False)
+    x = oism.sample(4000, 0.02, rng=7, n_steps=48)
     ref = OU.sample(GM1.sample(200000, 8), 0.02, 9)
     # 5 standard errors of the mean and of the variance (n = 4000), plus the truncation bias
     assert abs(x.mean() - ref.mean()) < 5 * ref.std() / np.sqrt(4000) + 0.02
@@ -298,12 +298,15 @@ def test_bad_inputs_and_unfitted():
     oism = OISM(OU, Hermite(2, 2), n_grid=8)
     with pytest.raises(ValueError, match="not fitted"):
         oism.score(np.zeros((1, 2)), 0.1)
-    with pytest.raises(ValueError, match="process"):
-        OISM(BrownianMotion(1.0), Hermite(2, 2))
-    with pytest.raises(ValueError, match="shrinkage"):
-        OISM(OU, Hermite(2, 2), shrinkage="lasso")
-    with pytest.raises(ValueError, match="ridge"):
-        OISM(OU, Hermite(2, 2), ridge=-1)
+    X = GM2.sample(100, 0)
+    with pytest.raises(ValueError, match="^process:"):
+        OISM(BrownianMotion(1.0), Hermite(2, 2)).fit(X)
+    with pytest.raises(ValueError, match="^shrinkage:"):
+        OISM(OU, Hermite(2, 2), shrinkage="lasso").fit(X)
+    with pytest.raises(ValueError, match="^ridge:"):
+        OISM(OU, Hermite(2, 2), ridge=-1).fit(X)
+    with pytest.raises(TypeError, match="^basis:"):
+        OISM(OU, "hermite").fit(X)
     with pytest.raises(ValueError, match="X"):
         oism.fit(np.zeros((3, 3)))
     with pytest.raises(ValueError, match="X"):
@@ -324,7 +327,35 @@ def test_bad_inputs_and_unfitted():
     with pytest.raises(ValueError, match="n"):
         oism.sample(0)
     with pytest.raises(ValueError, match="t"):
-        oism.log_density(np.zeros((2, 2)), oism.t_max)
+        oism.log_density(np.zeros((2, 2)), oism.t_max_)
+
+
+def test_scikit_learn_protocol():
+    """Constructor stores, fit validates; get/set_params, clone, repr; sample_weight = repeated rows."""
+    from sklearn.base import clone
+
+    oism = OISM(OU, Hermite(2, 3), ridge=1e-6, n_grid=8)
+    assert oism.get_params(deep=False)["ridge"] == 1e-6 and oism.get_params()["basis"] is oism.basis
+    assert repr(oism).startswith("OISM(") and "ridge=1e-06" in repr(oism)
+    copy = clone(oism).set_params(n_grid=12)
+    assert copy.n_grid == 12 and oism.n_grid == 8 and not hasattr(copy, "moment_means_")
+    with pytest.raises(ValueError, match="^n_grid:"):
+        OISM(OU, Hermite(2, 3), n_grid=2).fit(GM2.sample(50, 1))
+    # weights 2 and 1 give exactly the sample means of the data with the first rows repeated twice
+    X = GM2.sample(60, 2)
+    weights = np.r_[np.full(20, 2.0), np.ones(40)]
+    weighted = OISM(OU, Hermite(2, 3), n_grid=8).fit(X, None, sample_weight=weights)
+    repeated = OISM(OU, Hermite(2, 3), n_grid=8).fit(np.concatenate([X[:20], X]))
+    np.testing.assert_allclose(weighted.moment_means_, repeated.moment_means_, rtol=1e-12, atol=1e-14)
+    for bad in (np.ones(59), -weights, np.full(60, np.nan)):
+        with pytest.raises(ValueError, match="^sample_weight:"):
+            OISM(OU, Hermite(2, 3), n_grid=8).fit(X, sample_weight=bad)
+
+
+def test_torus_data_in_degrees_is_rejected():
+    """Angles outside [-pi, pi] (degrees, say) are refused by fit, naming X and the distance."""
+    with pytest.raises(ValueError, match=r"^X:.*distance"):
+        OISM(BrownianMotion(1.0, T=5.0), Fourier(2, 2), n_grid=8).fit(np.full((5, 2), 210.0))
 
 
 def test_log_density_on_the_sphere_normalises():
