@@ -1,9 +1,9 @@
-"""Adam (Kingma and Ba), in place on a model's parameter arrays."""
-from ..backend import check_positive, get_namespace
+"""Adam on a model's parameter arrays: a thin subclass of the library's one Adam, :class:`opdiff.backend.optim.Adam`."""
+from ..backend.optim import Adam as _ArrayAdam
 
 
-class Adam:
-    """Adam with bias correction.
+class Adam(_ArrayAdam):
+    """Adam with bias correction on ``model.parameters()``, from the gradients in ``model.gradients()``.
 
     Parameters
     ----------
@@ -15,21 +15,9 @@ class Adam:
 
     def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
         self.model = model
-        self.lr = check_positive(lr, "lr")
-        if not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"betas: expected two numbers in [0, 1), got {betas}")
-        self.betas, self.eps, self.step_count = betas, check_positive(eps, "eps"), 0
-        self._moments = {}
+        super().__init__([param for _, _, param in model.parameters()], lr=lr, betas=betas, eps=eps)
 
     def step(self):
         """Apply one update from the gradients currently stored in the model."""
-        self.step_count += 1
-        b1, b2 = self.betas
-        correction1, correction2 = 1 - b1**self.step_count, 1 - b2**self.step_count
-        for (i, name, param), (_, _, grad) in zip(self.model.parameters(), self.model.gradients()):
-            xp = get_namespace(param)
-            m, v = self._moments.get((i, name), (xp.zeros_like(param), xp.zeros_like(param)))
-            m = b1 * m + (1 - b1) * grad
-            v = b2 * v + (1 - b2) * grad * grad
-            self._moments[(i, name)] = (m, v)
-            param -= self.lr * (m / correction1) / (xp.sqrt(v / correction2) + self.eps)
+        self.params = [param for _, _, param in self.model.parameters()]  # after model.to(xp) too
+        super().step([grad for _, _, grad in self.model.gradients()])
