@@ -65,7 +65,7 @@ def test_mafbm_covariance_approaches_fbm_as_K_grows():
 
 
 def test_normalised_transition_matches_notes():
-    process = FractionalDiffusion(0.9, 2)
+    process = FractionalDiffusion(0.9, 2, pd_eps=0.0)  # the exact law (no sampling regulariser)
     np.testing.assert_allclose(process.omega, [1.220, -1.459], atol=1e-3)
     _, Sigma = process.transition(1.0)
     expected = [[1.0, 0.5506, 0.0722], [0.5506, 0.9516, 0.0499], [0.0722, 0.0499, 0.0250]]
@@ -84,7 +84,7 @@ def test_standard_processes_recovered():
         np.testing.assert_allclose(Phi.block[:, 0, 0], ref_phi.c, rtol=1e-12)
         np.testing.assert_allclose(Sigma.block[:, 0, 0], ref_sigma.c, rtol=1e-9)
     # H = 1/2, K = 1 with gamma = 0, omega = 1: the OU process is the Brownian motion itself
-    process = FractionalDiffusion(0.5, 1, speeds=[0.0], omega=[1.0], normalize=False)
+    process = FractionalDiffusion(0.5, 1, speeds=[0.0], omega=[1.0], normalize=False, pd_eps=0.0)
     Phi, Sigma = process.transition(t)
     ref_phi, ref_sigma = VPSDE().transition(t)
     np.testing.assert_allclose(Sigma.block[:, 0, 0], ref_sigma.c, rtol=1e-9)
@@ -111,7 +111,7 @@ def test_ve_closed_form_matches_ode():
 
 
 def test_covariance_composition_and_semigroup():
-    process = FractionalDiffusion(0.8, 3)
+    process = FractionalDiffusion(0.8, 3, pd_eps=0.0)  # the exact law composes; the regulariser does not
     r, s, t = 0.1, 0.4, 0.9
     Phi_ts, Q_ts = process.transition(t, s)
     Phi_sr, _ = process.transition(s, r)
