@@ -58,16 +58,37 @@ def _batch_rows(param, rank):
     return param.shape[0] if param.ndim > rank else None
 
 
+def _check_parameter(param, name, owner):
+    """Raise ``ValueError`` naming ``name`` if the operator parameter holds NaN or inf."""
+    xp = get_namespace(param)
+    if not np.issubdtype(param.dtype, np.number) or np.issubdtype(param.dtype, np.complexfloating):
+        raise TypeError(f"{name}: expected real numbers for {owner}, got dtype {param.dtype}")
+    if not bool(xp.all(xp.isfinite(param))):
+        bad = int(xp.sum(~xp.isfinite(param)))
+        raise ValueError(f"{name}: expected finite values for {owner}, found {bad} non-finite entries")
+    return param
+
+
+def _parameter_repr(param):
+    """A short description of an operator parameter: the value when small, else shape and dtype."""
+    if param.size <= 4:
+        return repr(np.asarray(param).tolist() if param.ndim else float(param))
+    return f"array(shape={tuple(param.shape)}, dtype={param.dtype})"
+
+
 class Scalar(LinearOperator):
     """``c I``. ``c`` is a float or an ``(n,)`` array (one scalar per row)."""
 
     def __init__(self, c):
         xp = get_namespace(c)
-        self.c = xp.asarray(c, dtype=getattr(c, "dtype", np.float64))
+        self.c = _check_parameter(xp.asarray(c, dtype=getattr(c, "dtype", np.float64)), "c", "Scalar")
         if self.c.ndim > 1:
             raise ValueError(f"c: expected a scalar or an (n,) array, got shape {self.c.shape}")
         self.batched = self.c.ndim == 1
         self.batch_size = _batch_rows(self.c, 0)
+
+    def __repr__(self):
+        return f"Scalar({_parameter_repr(self.c)})"
 
     def _coef(self, x):
         return self.c[:, None] if self.batched else self.c
@@ -103,11 +124,14 @@ class Diagonal(LinearOperator):
 
     def __init__(self, v):
         xp = get_namespace(v)
-        self.v = xp.asarray(v, dtype=getattr(v, "dtype", np.float64))
+        self.v = _check_parameter(xp.asarray(v, dtype=getattr(v, "dtype", np.float64)), "v", "Diagonal")
         if self.v.ndim not in (1, 2):
             raise ValueError(f"v: expected shape (D,) or (n, D), got {self.v.shape}")
         self.batched = self.v.ndim == 2
         self.batch_size = _batch_rows(self.v, 1)
+
+    def __repr__(self):
+        return f"Diagonal({_parameter_repr(self.v)})"
 
     def _row(self, i):
         return Diagonal(self.v[i])
@@ -147,12 +171,16 @@ class Kron(LinearOperator):
 
     def __init__(self, block):
         xp = get_namespace(block)
-        self.block = xp.asarray(block, dtype=getattr(block, "dtype", np.float64))
+        self.block = _check_parameter(xp.asarray(block, dtype=getattr(block, "dtype", np.float64)), "block", "Kron")
         if self.block.ndim not in (2, 3) or self.block.shape[-1] != self.block.shape[-2]:
             raise ValueError(f"block: expected shape (K, K) or (n, K, K), got {self.block.shape}")
         self.K = self.block.shape[-1]
         self.batched = self.block.ndim == 3
         self.batch_size = _batch_rows(self.block, 2)
+
+    def __repr__(self):
+        batch = f", batch={self.batch_size}" if self.batched else ""
+        return f"Kron(K={self.K}{batch})"
 
     def _row(self, i):
         return Kron(self.block[i])

@@ -62,8 +62,14 @@ class MarkovProcess:
         """Draw ``X_t`` given ``X_0 = x0``."""
         raise NotImplementedError
 
-    def prior(self):
-        """The terminal law: an object with ``sample(n, dim, rng)`` and ``log_density(x)``."""
+    def prior(self, dim=None):
+        """The terminal law: an object with ``sample(n, dim=None, rng=None)`` and ``log_density(x)``.
+
+        Parameters
+        ----------
+        dim : int, optional
+            Bind the prior to points of this dimension.
+        """
         raise NotImplementedError
 
     @property
@@ -84,29 +90,90 @@ class GaussianPrior:
     ----------
     covariance : callable
         ``covariance(dim) -> LinearOperator`` (the covariance on ``R^dim``).
+    dim : int, optional
+        The dimension of the points it draws (the state dimension: ``K d`` for processes with
+        auxiliary blocks). When bound, :meth:`sample` needs no ``dim``; otherwise pass it there.
     """
 
-    def __init__(self, covariance):
+    def __init__(self, covariance, dim=None):
         self._covariance = covariance
+        self.dim = None if dim is None else check_count(dim, "dim")
+
+    def __repr__(self):
+        bound = "" if self.dim is None else f", dim={self.dim}"
+        return f"GaussianPrior(N(0, {self._covariance(self.dim or 1)!r}){bound})"
 
     def covariance(self, dim):
+        """The covariance on ``R^dim`` as a structured operator.
+
+        Parameters
+        ----------
+        dim : int
+
+        Returns
+        -------
+        LinearOperator
+        """
         return self._covariance(dim)
 
-    def sample(self, n, dim, rng=None, dtype=np.float64):
-        """Draw ``n`` points of ``R^dim``; returns ``(n, dim)``."""
-        n, dim = check_count(n, "n"), check_count(dim, "dim")
+    def sample(self, n, dim=None, rng=None, dtype=np.float64):
+        """Draw ``n`` points of ``R^dim``.
+
+        Parameters
+        ----------
+        n : int
+        dim : int, optional
+            Dimension of the points (default: the bound ``dim``; it must agree with it when both are given).
+        rng : None, int or Generator
+        dtype : float dtype
+
+        Returns
+        -------
+        (n, dim) array
+        """
+        n = check_count(n, "n")
+        dim = self._check_dim(dim)
         rng = as_generator(rng)
         noise = rng.standard_normal((n, dim)).astype(dtype, copy=False)
         return self._covariance(dim).cholesky().apply(noise)
 
+    def _check_dim(self, dim):
+        if dim is None:
+            if self.dim is None:
+                raise ValueError("dim: expected the dimension of the points to draw (this prior is not bound to one: "
+                                 "pass sample(n, dim, rng) or build it with process.prior(dim=...)), got None")
+            return self.dim
+        dim = check_count(dim, "dim")
+        if self.dim is not None and dim != self.dim:
+            raise ValueError(f"dim: expected {self.dim} (the prior's dimension), got {dim}")
+        return dim
+
     def log_density(self, x):
-        """Log-density of ``x (n, dim)``; returns ``(n,)``."""
-        x = check_points(x, "x")
+        """Log-density of the rows of ``x``.
+
+        Parameters
+        ----------
+        x : (n, dim) array
+
+        Returns
+        -------
+        (n,) array
+        """
+        x = check_points(x, "x", dim=self.dim)
         return gaussian_logpdf(x, self._covariance(x.shape[1]).cholesky())
 
     def score(self, x):
-        """Score ``-Sigma^{-1} x``; returns ``(n, dim)``."""
-        x = check_points(x, "x")
+        """Score ``-Sigma^{-1} x``.
+
+        Parameters
+        ----------
+        x : (n, dim) array
+
+        Returns
+        -------
+        (n, dim) array
+        """
+        x = check_points(x, "x", dim=self.dim)
         chol = self._covariance(x.shape[1]).cholesky()
         return -chol.transpose().solve(chol.solve(x))
 
@@ -133,6 +200,25 @@ class GaussianProcess(MarkovProcess):
 
     #: Number of coordinate blocks of the state (1, or K for auxiliary-variable processes).
     n_blocks = 1
+    #: Dimension the data must have (None: any; SAGD: the number of pixels).
+    data_dim = None
+
+    def check_data(self, x0, name="x0"):
+        """Validate data points for this process (estimators call it on their training data).
+
+        Parameters
+        ----------
+        x0 : (n, d) array
+            With ``d = data_dim`` when the process fixes it.
+        name : str
+            Argument name for error messages.
+
+        Returns
+        -------
+        (n, d) array
+            Floating (float32 kept), finite.
+        """
+        return check_points(x0, name, dim=self.data_dim)
 
     def state_dim(self, data_dim):
         """Dimension of the state for data of dimension ``data_dim``."""
@@ -193,7 +279,7 @@ class GaussianProcess(MarkovProcess):
         return self.drift_operator(self.check_time(t, n=x.shape[0], include_min=True)).apply(x)
 
     def _check_pair(self, xt, x0, t):
-        x0 = check_points(x0, "x0")
+        x0 = self.check_data(x0, "x0")
         xt = check_points(xt, "xt", dim=self.state_dim(x0.shape[1]))
         if xt.shape[0] != x0.shape[0]:
             raise ValueError(f"xt: expected {x0.shape[0]} rows to match x0, got {xt.shape[0]}")
@@ -202,7 +288,7 @@ class GaussianProcess(MarkovProcess):
 
     def sample(self, x0, t, rng=None, return_noise=False):
         """Draw the state at ``t`` given data ``x0 (n, d)``; returns ``(n, K d)`` (and the noise)."""
-        x0 = check_points(x0, "x0")
+        x0 = self.check_data(x0, "x0")
         t = self.check_time(t, n=x0.shape[0])
         rng = as_generator(rng)
         Phi, Sigma = self.transition(t)

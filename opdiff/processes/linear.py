@@ -22,7 +22,7 @@ relative precision on entries vanishing like ``tau^3`` (the CLD position block).
 """
 import numpy as np
 
-from ..backend import check_choice, check_positive
+from ..backend import check_choice, check_count, check_positive
 from scipy.linalg import expm
 
 from ..linalg import Kron
@@ -251,9 +251,21 @@ class StationaryLinearSDE(GaussianProcess):
         """``G G^T = 2 beta(t) D`` as a :class:`Kron` operator."""
         return Kron(self.beta(self.check_time(t, include_min=True))[..., None, None] * self.GGT0)
 
-    def prior(self):
-        """The stationary law ``N(0, Sigma_inf (x) I_d)`` on the state ``R^{K d}``."""
-        return GaussianPrior(lambda dim: Kron(self.Sigma_inf))
+    def prior(self, dim=None):
+        """The stationary law ``N(0, Sigma_inf (x) I_d)`` on the state ``R^{K d}``.
+
+        Parameters
+        ----------
+        dim : int, optional
+            Bind the prior to states of dimension ``dim`` (``K d``; a multiple of ``K``).
+
+        Returns
+        -------
+        GaussianPrior
+        """
+        if dim is not None and check_count(dim, "dim") % self.n_blocks:
+            raise ValueError(f"dim: expected a state dimension K d, a multiple of K={self.n_blocks}, got {dim}")
+        return GaussianPrior(lambda d: Kron(self.Sigma_inf), dim=dim)
 
     def __repr__(self):
         return (f"StationaryLinearSDE(K={self.n_blocks}, schedule={self.schedule!r}, beta_min={self.beta_min}, "

@@ -25,12 +25,30 @@ class UniformPrior:
         if not manifold.is_compact:
             raise ValueError(f"manifold: the uniform prior needs a compact manifold, got {manifold!r}")
         self.manifold = manifold
+        self.dim = manifold.ambient_dim  # bound, like GaussianPrior(dim=...)
+
+    def __repr__(self):
+        return f"UniformPrior({self.manifold!r})"
 
     def sample(self, n, dim=None, rng=None, dtype=np.float64):
-        """``n`` uniform points ``(n, D)`` (``dim``, if given, must be the ambient dimension)."""
-        if dim is not None and int(dim) != self.manifold.ambient_dim:
+        """``n`` uniform points.
+
+        Parameters
+        ----------
+        n : int
+        dim : int, optional
+            If given, it must be the ambient dimension ``D`` (the same signature as ``GaussianPrior.sample``).
+        rng : None, int or Generator
+        dtype : float dtype
+
+        Returns
+        -------
+        (n, D) array
+        """
+        n = check_count(n, "n")
+        if dim is not None and check_count(dim, "dim") != self.manifold.ambient_dim:
             raise ValueError(f"dim: expected the ambient dimension {self.manifold.ambient_dim}, got {dim}")
-        return self.manifold.random_uniform(check_count(n, "n"), rng=rng, dtype=dtype)
+        return self.manifold.random_uniform(n, rng=rng, dtype=dtype)
 
     def log_density(self, x):
         """``-log volume`` for every row of ``x (n, D)``."""
@@ -126,8 +144,20 @@ class ManifoldBrownianMotion(MarkovProcess):
         """Zero: Brownian motion has no drift."""
         return get_namespace(x).zeros_like(x)
 
-    def prior(self):
-        """:class:`UniformPrior` on the manifold."""
+    def prior(self, dim=None):
+        """:class:`UniformPrior` on the manifold (bound to the ambient dimension).
+
+        Parameters
+        ----------
+        dim : int, optional
+            If given, it must be the ambient dimension (the same signature as the Gaussian priors).
+
+        Returns
+        -------
+        UniformPrior
+        """
+        if dim is not None and check_count(dim, "dim") != self.manifold.ambient_dim:
+            raise ValueError(f"dim: expected the ambient dimension {self.manifold.ambient_dim}, got {dim}")
         return UniformPrior(self.manifold)
 
     # ---- transitions ----------------------------------------------------------------------

@@ -4,6 +4,11 @@ Each is ``dX = f(t) X dt + g(t) dW`` and has the EDM form ``X_t = a(t) (X_0 + s(
 ``a = scale(t)`` and ``s = noise_level(t)``; then ``f = d log a / dt`` and ``g^2 = a^2 d(s^2)/dt``.
 Transitions between any two times follow from ``(a, s)``:
 ``Phi(t, s) = a_t / a_s`` and ``Sigma(t, s) = a_t^2 (s_t^2 - s_s^2) I``.
+
+Long horizons and tiny times are computed in stable forms: ``log a`` rather than ``a``, and for the
+variance-preserving processes (OU, VP: ``a^2 (1 + s^2) = 1``) ``Sigma(t, s) = -expm1(2 (log a_t - log a_s))``,
+so that ``OrnsteinUhlenbeck(T=400)`` reaches its prior without ``0 * inf``, and ``expm1`` forms of
+``s(t)^2`` so that ``t = 1e-18`` keeps a positive variance.
 """
 import numpy as np
 
@@ -15,9 +20,40 @@ from .base import GaussianPrior, GaussianProcess
 class ScalarGaussianProcess(GaussianProcess):
     """Base of processes with ``Phi = a I`` and ``Sigma = sigma^2 I`` (scalar operators)."""
 
+    #: ``(shown name, attribute)`` pairs of the repr.
+    _repr_fields = ()
+    #: ``a(t)^2 (1 + s(t)^2) = 1`` (OU, VP): the transition variance is ``1 - (a_t / a_s)^2``.
+    variance_preserving = False
+
+    def __repr__(self):
+        fields = ", ".join(f"{label}={getattr(self, attribute)!r}" for label, attribute in self._repr_fields)
+        return f"{type(self).__name__}({fields})"
+
     def scale(self, t):
         """``a(t)``: the signal scale, ``E[X_t | X_0] = a(t) X_0``."""
+        return np.exp(self.log_scale(t))
+
+    def log_scale(self, t):
+        """``log a(t)`` (finite where ``a`` underflows)."""
         raise NotImplementedError
+
+    def transition_variance(self, t, s):
+        """``a_t^2 (s_t^2 - s_s^2)``: the variance of ``X_t | X_s`` (``s = 0``: given the data).
+
+        Parameters
+        ----------
+        t, s : float64 arrays (broadcast), ``0 <= s <= t``
+
+        Returns
+        -------
+        float64 array
+            Positive wherever ``t > s``; finite for every ``t`` in range.
+        """
+        log_ratio = self.log_scale(t) - self.log_scale(s)
+        if self.variance_preserving:
+            return -np.expm1(2.0 * log_ratio)
+        s_s2 = np.where(s > 0, self.noise_level(np.where(s > 0, s, t)) ** 2, 0.0)
+        return np.exp(2.0 * self.log_scale(t)) * (self.noise_level(t) ** 2 - s_s2)
 
     def noise_level(self, t):
         """``s(t)``: the VE-form noise level, ``X_t / a(t) = X_0 + s(t) eps``."""
@@ -37,24 +73,34 @@ class ScalarGaussianProcess(GaussianProcess):
 
     def transition(self, t, s=0.0):
         t, s = self.check_transition_times(t, s)
-        a_t = self.scale(t)
-        a_s = self.scale(s) if np.any(s > 0) else np.ones_like(s)
-        s_s2 = np.where(s > 0, self.noise_level(np.where(s > 0, s, t)) ** 2, 0.0)
-        variance = a_t**2 * (self.noise_level(t) ** 2 - s_s2)
-        return Scalar(a_t / a_s), Scalar(variance)
+        return Scalar(np.exp(self.log_scale(t) - self.log_scale(s))), Scalar(self.transition_variance(t, s))
 
     def drift_operator(self, t):
         return Scalar(self.log_scale_rate(np.asarray(t, dtype=np.float64)))
 
     def diffusion(self, t):
         t = self.check_time(t, include_min=True)
-        return Scalar(self.scale(t) * np.sqrt(self.noise_rate(t)))
+        return Scalar(np.sqrt(self.diffusion_squared(t)))
 
-    def prior(self):
+    def diffusion_squared(self, t):
+        """``g(t)^2 = a(t)^2 d s(t)^2 / dt`` (float64; finite on long horizons)."""
+        return np.exp(2.0 * self.log_scale(t)) * self.noise_rate(t)
+
+    def prior(self, dim=None):
         """``N(0, a(T)^2 s(T)^2 I)``: the law at ``t_max`` of the process started at the origin
-        (the stationary ``N(0, I)`` for OU and VP up to the unconverged part)."""
-        variance = float((self.scale(self.t_max) * self.noise_level(self.t_max)) ** 2)
-        return GaussianPrior(lambda dim: Scalar(variance))
+        (the stationary ``N(0, I)`` for OU and VP up to the unconverged part).
+
+        Parameters
+        ----------
+        dim : int, optional
+            Bind the prior to points of this dimension (then ``prior.sample(n, rng=...)`` needs no ``dim``).
+
+        Returns
+        -------
+        GaussianPrior
+        """
+        variance = 1.0 if self.variance_preserving else float(self.transition_variance(self.t_max, 0.0))
+        return GaussianPrior(lambda d: Scalar(variance), dim=dim)
 
 
 class BrownianMotion(ScalarGaussianProcess):
@@ -68,12 +114,17 @@ class BrownianMotion(ScalarGaussianProcess):
         Terminal time (the prior is ``N(0, sigma^2 T I)``).
     """
 
+    _repr_fields = (("sigma", "sigma"), ("T", "t_max"))
+
     def __init__(self, sigma=1.0, T=1.0):
         self.sigma = check_positive(sigma, "sigma")
         self.t_max = check_positive(T, "T")
 
-    def scale(self, t):
-        return np.ones_like(np.asarray(t, dtype=np.float64))
+    def log_scale(self, t):
+        return np.zeros_like(np.asarray(t, dtype=np.float64))
+
+    def transition_variance(self, t, s):
+        return self.sigma**2 * (t - s)
 
     def noise_level(self, t):
         return self.sigma * np.sqrt(t)
@@ -96,12 +147,18 @@ class OrnsteinUhlenbeck(ScalarGaussianProcess):
     ``-theta |alpha|``.
     """
 
+    _repr_fields = (("theta", "theta"), ("T", "t_max"))
+    variance_preserving = True
+
     def __init__(self, theta=1.0, T=5.0):
         self.theta = check_positive(theta, "theta")
         self.t_max = check_positive(T, "T")
 
-    def scale(self, t):
-        return np.exp(-self.theta * np.asarray(t, dtype=np.float64))
+    def log_scale(self, t):
+        return -self.theta * np.asarray(t, dtype=np.float64)
+
+    def diffusion_squared(self, t):
+        return np.full_like(np.asarray(t, dtype=np.float64), 2.0 * self.theta)
 
     def noise_level(self, t):
         return np.sqrt(np.expm1(2.0 * self.theta * np.asarray(t, dtype=np.float64)))
@@ -114,9 +171,6 @@ class OrnsteinUhlenbeck(ScalarGaussianProcess):
 
     def time_at_noise_level(self, sigma):
         return np.log1p(np.asarray(sigma) ** 2) / (2.0 * self.theta)
-
-    def prior(self):
-        return GaussianPrior(lambda dim: Scalar(1.0))
 
 
 class VESDE(ScalarGaussianProcess):
@@ -135,6 +189,11 @@ class VESDE(ScalarGaussianProcess):
         self.schedule = check_choice(schedule, "schedule", {"geometric", "edm"})
         self.t_max = self.sigma_max if schedule == "edm" else 1.0
 
+    def __repr__(self):
+        if self.schedule == "edm":
+            return f"VESDE.edm(sigma_max={self.sigma_max!r})"
+        return f"VESDE(sigma_min={self.sigma_min!r}, sigma_max={self.sigma_max!r})"
+
     @classmethod
     def edm(cls, sigma_max=80.0):
         """The EDM process ``sigma(t) = t``, ``t in (0, sigma_max]``."""
@@ -146,13 +205,19 @@ class VESDE(ScalarGaussianProcess):
             return t
         return self.sigma_min * (self.sigma_max / self.sigma_min) ** t
 
-    def scale(self, t):
-        return np.ones_like(np.asarray(t, dtype=np.float64))
+    def log_scale(self, t):
+        return np.zeros_like(np.asarray(t, dtype=np.float64))
+
+    def transition_variance(self, t, s):
+        if self.schedule == "edm":
+            return (t - s) * (t + s)
+        # sigma(t)^2 - sigma(s)^2 = sigma(s)^2 expm1(2 (t - s) log r), r = sigma_max / sigma_min
+        return self.sigma(s) ** 2 * np.expm1(2.0 * (t - s) * np.log(self.sigma_max / self.sigma_min))
 
     def noise_level(self, t):
         if self.schedule == "edm":
             return np.asarray(t, dtype=np.float64)
-        return np.sqrt(self.sigma(t) ** 2 - self.sigma_min**2)
+        return np.sqrt(self.transition_variance(np.asarray(t, dtype=np.float64), 0.0))
 
     def log_scale_rate(self, t):
         return np.zeros_like(np.asarray(t, dtype=np.float64))
@@ -166,7 +231,7 @@ class VESDE(ScalarGaussianProcess):
         sigma = np.asarray(sigma, dtype=np.float64)
         if self.schedule == "edm":
             return sigma
-        return np.log(np.sqrt(sigma**2 + self.sigma_min**2) / self.sigma_min) / np.log(self.sigma_max / self.sigma_min)
+        return 0.5 * np.log1p((sigma / self.sigma_min) ** 2) / np.log(self.sigma_max / self.sigma_min)
 
 
 class VPSDE(ScalarGaussianProcess):
@@ -180,6 +245,12 @@ class VPSDE(ScalarGaussianProcess):
     """
 
     COSINE_OFFSET = 0.008
+    variance_preserving = True
+
+    def __repr__(self):
+        if self.schedule == "cosine":
+            return f"VPSDE(schedule='cosine', T={self.t_max!r})"
+        return f"VPSDE(beta_min={self.beta_min!r}, beta_max={self.beta_max!r}, T={self.t_max!r})"
 
     def __init__(self, beta_min=0.1, beta_max=20.0, schedule="linear", T=None):
         self.beta_min = check_positive(beta_min, "beta_min")
@@ -201,7 +272,10 @@ class VPSDE(ScalarGaussianProcess):
         t = np.asarray(t, dtype=np.float64)
         if self.schedule == "linear":
             return -(self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t**2)
-        return 2.0 * (np.log(np.cos(self._cosine_angle(t))) - np.log(np.cos(self._cosine_angle(0.0))))
+        # log(cos(a0 + d) / cos(a0)) = log1p(-2 sin^2(d / 2) - tan(a0) sin(d)): no cancellation at small t
+        a0 = self._cosine_angle(0.0)
+        d = 0.5 * np.pi * t / (1.0 + self.COSINE_OFFSET)  # angle(t) - a0, without the subtraction
+        return 2.0 * np.log1p(-2.0 * np.sin(0.5 * d) ** 2 - np.tan(a0) * np.sin(d))
 
     def beta(self, t):
         """``beta(t) = -d log alpha_bar / dt``."""
@@ -210,8 +284,11 @@ class VPSDE(ScalarGaussianProcess):
             return self.beta_min + t * (self.beta_max - self.beta_min)
         return 2.0 * np.tan(self._cosine_angle(t)) * 0.5 * np.pi / (1.0 + self.COSINE_OFFSET)
 
-    def scale(self, t):
-        return np.exp(0.5 * self.log_alpha_bar(t))
+    def log_scale(self, t):
+        return 0.5 * self.log_alpha_bar(t)
+
+    def diffusion_squared(self, t):
+        return self.beta(t)
 
     def noise_level(self, t):
         return np.sqrt(np.expm1(-self.log_alpha_bar(t)))
@@ -223,12 +300,19 @@ class VPSDE(ScalarGaussianProcess):
         return self.beta(t) * np.exp(-self.log_alpha_bar(t))
 
     def time_at_noise_level(self, sigma):
-        target = -np.log1p(np.asarray(sigma, dtype=np.float64) ** 2)  # log alpha_bar
+        sigma2 = np.asarray(sigma, dtype=np.float64) ** 2
+        minus_log_ab = np.log1p(sigma2)  # -log alpha_bar > 0
         if self.schedule == "linear":
+            # the positive root of a t^2 + b t = -log alpha_bar, rationalised (no cancellation at small sigma)
             a, b = 0.5 * (self.beta_max - self.beta_min), self.beta_min
-            return (-b + np.sqrt(b * b - 4.0 * a * target)) / (2.0 * a) if a > 0 else -target / b
-        angle = np.arccos(np.exp(0.5 * target) * np.cos(self._cosine_angle(0.0)))
-        return angle * (1.0 + self.COSINE_OFFSET) / (0.5 * np.pi) - self.COSINE_OFFSET
-
-    def prior(self):
-        return GaussianPrior(lambda dim: Scalar(1.0))
+            return 2.0 * minus_log_ab / (b + np.sqrt(b * b + 4.0 * a * minus_log_ab))
+        # cos(A) = sqrt(1 - u) cos(a0), u = 1 - alpha_bar = sigma^2 / (1 + sigma^2); the angle A - a0 from its
+        # sine and cosine, each written as a sum of positive terms
+        u = sigma2 / (1.0 + sigma2)
+        root = 1.0 / np.sqrt(1.0 + sigma2)  # sqrt(1 - u)
+        x = np.cos(self._cosine_angle(0.0))
+        y = root * x
+        sx, sy = np.sqrt(1.0 - x * x), np.sqrt(1.0 - y * y)
+        sin_d = x * (x * x * u / (sy + sx) + u * sx / (1.0 + root))
+        cos_d = y * x + sy * sx
+        return np.arctan2(sin_d, cos_d) * (1.0 + self.COSINE_OFFSET) / (0.5 * np.pi)

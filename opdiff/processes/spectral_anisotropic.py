@@ -19,7 +19,7 @@ covariance ``Sigma_w`` is a :class:`opdiff.linalg.FourierDiagonal`.
 """
 import numpy as np
 
-from ..backend import as_generator, check_points, check_positive
+from ..backend import as_generator, check_count, check_points, check_positive
 from ..linalg import FourierDiagonal
 from ..linalg.fourier import band_pass_weights, power_law_weights, two_band_weights
 from .base import GaussianPrior, GaussianProcess
@@ -78,7 +78,34 @@ class SpectralAnisotropic(GaussianProcess):
 
     @property
     def dim(self):
+        """Number of pixels ``C H W``."""
         return int(np.prod(self.shape))
+
+    @property
+    def data_dim(self):
+        """Data are flattened images of ``dim`` pixels."""
+        return self.dim
+
+    def check_data(self, x0, name="x0"):
+        """Validate images ``(n, C, H, W)`` (flattened here) or flat ``(n, C*H*W)`` rows.
+
+        Parameters
+        ----------
+        x0 : (n, C, H, W) or (n, C*H*W) array
+        name : str
+            Argument name for error messages.
+
+        Returns
+        -------
+        (n, C*H*W) array
+        """
+        arr = np.asarray(x0) if not hasattr(x0, "shape") else x0
+        if getattr(arr, "ndim", 0) == 4:
+            if tuple(arr.shape[1:]) != self.shape:
+                raise ValueError(f"{name}: expected images of shape (n, {', '.join(map(str, self.shape))}), "
+                                 f"got shape {tuple(arr.shape)}")
+            arr = arr.reshape(arr.shape[0], -1)
+        return check_points(arr, name, dim=self.dim)
 
     def flatten(self, images):
         """``(n, C, H, W)`` (or already flat ``(n, C*H*W)``) to ``(n, C*H*W)``."""
@@ -109,10 +136,22 @@ class SpectralAnisotropic(GaussianProcess):
         g = self.schedule.diffusion(t).c
         return FourierDiagonal(self.shape, self.covariance.eigenvalues, g**2)
 
-    def prior(self):
-        """``N(0, v Sigma_w)`` with the schedule's terminal variance ``v`` (1 for VP)."""
+    def prior(self, dim=None):
+        """``N(0, v Sigma_w)`` with the schedule's terminal variance ``v`` (1 for VP), on images of ``self.dim`` pixels.
+
+        Parameters
+        ----------
+        dim : int, optional
+            If given, it must be ``self.dim`` (the prior is bound to the image size).
+
+        Returns
+        -------
+        GaussianPrior
+        """
+        if dim is not None and check_count(dim, "dim") != self.dim:
+            raise ValueError(f"dim: expected the image size {self.dim} = prod{self.shape}, got {dim}")
         variance = float(np.asarray(self.schedule.prior().covariance(1).c))
-        return GaussianPrior(lambda dim: FourierDiagonal(self.shape, self.covariance.eigenvalues, variance))
+        return GaussianPrior(lambda d: FourierDiagonal(self.shape, self.covariance.eigenvalues, variance), dim=self.dim)
 
     # ------------------------------------------------------------------ eps form and sampling
     def denoise_from_score(self, x, t, score):
