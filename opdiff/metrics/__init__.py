@@ -3,3 +3,7 @@ from .divergences import fisher_divergence, held_out_log_likelihood, sliced_wass
 from .mmd import median_bandwidth, mmd_squared
 
 __all__ = ["mmd_squared", "median_bandwidth", "sliced_wasserstein", "fisher_divergence", "held_out_log_likelihood"]
+# Further metrics register below (one import line each).
+from .frechet import (DigitsClassifier, frechet_digits_distance, frechet_distance, pixel_diversity,  # noqa: E402
+                      vendi_score)
+__all__ += ["DigitsClassifier", "frechet_digits_distance", "frechet_distance", "pixel_diversity", "vendi_score"]
