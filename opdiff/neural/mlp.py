@@ -20,7 +20,7 @@ class MLP:
     Parameters
     ----------
     dim : int
-        Input and output dimension ``d``.
+        Input dimension ``d`` (and output dimension unless ``out_dim`` is given).
     hidden : tuple of int
         Widths of the hidden layers.
     time_features : int
@@ -29,32 +29,49 @@ class MLP:
     rng : None, int or numpy.random.Generator
     dtype : numpy dtype
         float64 (default) or float32.
+    out_dim : int, optional
+        Output dimension (default ``dim``), e.g. ``d`` outputs from the ``2 d`` features ``(cos, sin)``
+        of angles on the torus.
     """
 
     def __init__(self, dim, hidden=(128, 128), time_features=16, activation="silu", rng=None,
-                 dtype=np.float64):
+                 dtype=np.float64, out_dim=None):
         if int(dim) < 1:
             raise ValueError(f"dim: expected a positive dimension, got {dim}")
         if int(time_features) < 2 or int(time_features) % 2:
             raise ValueError(f"time_features: expected an even number >= 2, got {time_features}")
         check_choice(activation, "activation", set(ACTIVATIONS))
+        if out_dim is not None and int(out_dim) < 1:
+            raise ValueError(f"out_dim: expected a positive dimension, got {out_dim}")
         rng = as_generator(rng)
         self.dim, self.time_features, self.dtype = int(dim), int(time_features), np.dtype(dtype)
+        self.out_dim = self.dim if out_dim is None else int(out_dim)
         widths = [self.dim + self.time_features, *(check_count(width, "hidden") for width in hidden)]
         self.layers = []
         for n_in, n_out in zip(widths[:-1], widths[1:]):
             self.layers += [Dense(n_in, n_out, rng, self.dtype), ACTIVATIONS[activation]()]
-        self.layers.append(Dense(widths[-1], self.dim, rng, self.dtype, scale=0.1 / np.sqrt(widths[-1])))
+        self.layers.append(Dense(widths[-1], self.out_dim, rng, self.dtype, scale=0.1 / np.sqrt(widths[-1])))
 
     def parameters(self):
         """List of ``(layer_index, name, array)`` for every parameter (the optimiser's view)."""
         return [(i, k, layer.params[k]) for i, layer in enumerate(self.layers) for k in layer.params]
 
     def gradients(self):
+        """List of ``(layer_index, name, array)`` gradients, in the order of :meth:`parameters`."""
         return [(i, k, layer.grads[k]) for i, layer in enumerate(self.layers) for k in layer.params]
 
     def forward(self, x, conditioning):
-        """``x (n, d)``, ``conditioning (n,)`` (e.g. log noise level) -> ``(n, d)``."""
+        """``x (n, d)``, ``conditioning (n,)`` (e.g. log noise level) -> ``(n, out_dim)``.
+
+        Parameters
+        ----------
+        x : (n, d) array
+        conditioning : (n,) array
+
+        Returns
+        -------
+        (n, out_dim) array
+        """
         xp = get_namespace(x)
         h = xp.concatenate([x, fourier_time_features(conditioning.astype(x.dtype), self.time_features)], axis=1)
         for layer in self.layers:
@@ -62,14 +79,32 @@ class MLP:
         return h
 
     def backward(self, grad_out):
-        """Back-propagate ``dLoss/dOutput (n, d)``; returns ``dLoss/dx (n, d)`` and fills gradients."""
+        """Back-propagate ``dLoss/dOutput (n, out_dim)``; returns ``dLoss/dx (n, d)`` and fills gradients.
+
+        Parameters
+        ----------
+        grad_out : (n, out_dim) array
+
+        Returns
+        -------
+        (n, d) array
+        """
         grad = grad_out
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
         return grad[:, : self.dim]
 
     def to(self, xp):
-        """Move the parameters to the array module ``xp`` (``numpy`` or ``cupy``); returns self."""
+        """Move the parameters to the array module ``xp`` (``numpy`` or ``cupy``); returns self.
+
+        Parameters
+        ----------
+        xp : module
+
+        Returns
+        -------
+        self
+        """
         for layer in self.layers:
             for k in layer.params:
                 layer.params[k] = xp.asarray(layer.params[k])
