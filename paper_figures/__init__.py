@@ -22,25 +22,36 @@ def check_size(size):
     return size
 
 
-def save_figure(fig, path, dpi=110):
+def save_figure(fig, path, dpi=110, caption=None):
     """Lay out, write and close ``fig``; returns ``path``. The one place figures are saved.
 
     Parameters
     ----------
     fig : matplotlib.figure.Figure
+        The figure to write.
     path : str or pathlib.Path
+        The PNG file.
     dpi : int
+        Resolution.
+    caption : str or None
+        Drawn under the figure, wrapped to its width (the module's ``CAPTIONS`` entry for this file).
 
     Returns
     -------
     pathlib.Path
     """
+    import textwrap
+
     import matplotlib.pyplot as plt
 
     path = pathlib.Path(path)
     if not fig.get_layout_engine():
         fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    if caption:
+        width = int(fig.get_figwidth() * 72 / (8 * 0.52))   # characters of an 8-pt line across the figure
+        text = "\n".join(textwrap.wrap(" ".join(caption.split()), width))
+        fig.text(0.005, -0.01, text, ha="left", va="top", fontsize=8, transform=fig.transFigure)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight" if caption else None)
     plt.close(fig)
     return path
 
