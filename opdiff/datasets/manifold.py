@@ -9,7 +9,7 @@ import math
 import numpy as np
 from scipy.special import logsumexp
 
-from ..backend import as_generator, check_points
+from ..backend import as_generator, check_count, check_points
 from ..manifolds import FlatTorus, Hypersphere, circle_log_heat_kernel, wrap_angle
 
 
@@ -59,9 +59,10 @@ class VonMisesFisherMixture:
     def sample(self, n, rng=None):
         """``n`` points ``(n, 3)``: component by weight, then Wood's exact inverse CDF of ``mu . x``."""
         rng = as_generator(rng)
-        component = rng.choice(self.weights.size, size=int(n), p=self.weights)
+        n = check_count(n, "n")
+        component = rng.choice(self.weights.size, size=n, p=self.weights)
         mu, kappa = self.means[component], self.kappas[component]
-        u = rng.uniform(size=int(n))
+        u = rng.uniform(size=n)
         # w = mu . x has density proportional to exp(kappa w) on [-1, 1]
         w = 1.0 + np.log(u + (1.0 - u) * np.exp(-2.0 * kappa)) / kappa
         w = np.clip(w, -1.0, 1.0)
@@ -118,8 +119,9 @@ class WrappedNormalMixture:
     def sample(self, n, rng=None):
         """``n`` points ``(n, d)`` in ``[-pi, pi)^d``."""
         rng = as_generator(rng)
-        component = rng.choice(self.weights.size, size=int(n), p=self.weights)
-        noise = rng.standard_normal((int(n), self.means.shape[1]))
+        n = check_count(n, "n")
+        component = rng.choice(self.weights.size, size=n, p=self.weights)
+        noise = rng.standard_normal((n, self.means.shape[1]))
         return wrap_angle(self.means[component] + self.stds[component] * noise)
 
     def _parts(self, x):
@@ -141,9 +143,37 @@ class WrappedNormalMixture:
 
 
 def latlon_to_unit(latitude, longitude):
-    """Degrees to unit vectors ``(n, 3)``: ``(cos lat cos lon, cos lat sin lon, sin lat)``."""
-    lat, lon = np.radians(np.asarray(latitude, dtype=np.float64)), np.radians(np.asarray(longitude, dtype=np.float64))
+    """Degrees to unit vectors: ``(cos lat cos lon, cos lat sin lon, sin lat)``.
+
+    Parameters
+    ----------
+    latitude : (n,) array
+        Degrees in ``[-90, 90]``.
+    longitude : (n,) array
+        Degrees in ``[-180, 360]``.
+
+    Returns
+    -------
+    (n, 3) array
+    """
+    lat, lon = _check_degrees(latitude, "latitude", -90.0, 90.0), _check_degrees(longitude, "longitude", -180.0, 360.0)
+    if lat.shape != lon.shape:
+        raise ValueError(f"longitude: expected shape {lat.shape} to match latitude, got {lon.shape}")
+    lat, lon = np.radians(lat), np.radians(lon)
     return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1)
+
+
+def _check_degrees(values, name, low, high):
+    """float64 array of angles in degrees inside ``[low, high]``, or a ValueError naming ``name`` and the first bad row."""
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected numbers (degrees), got {type(values).__name__}") from None
+    bad = np.flatnonzero(~((values >= low) & (values <= high)).ravel())
+    if bad.size:
+        raise ValueError(f"{name}: expected degrees in [{low:g}, {high:g}], got {values.ravel()[bad[0]]} "
+                         f"in data row {bad[0]}")
+    return values
 
 
 def unit_to_latlon(x):
@@ -204,10 +234,4 @@ def load_latlon(path, latitude=None, longitude=None):
             values[r] = float(row[i_lat]), float(row[i_lon])
         except (ValueError, IndexError):
             raise ValueError(f"path: row {r + (header is not None) + 1} of {path} is not numeric lat/lon: {row}") from None
-    bad_lat = np.flatnonzero(~(np.abs(values[:, 0]) <= 90))
-    bad_lon = np.flatnonzero(~((values[:, 1] >= -180) & (values[:, 1] <= 360)))
-    if bad_lat.size:
-        raise ValueError(f"latitude: expected degrees in [-90, 90], got {values[bad_lat[0], 0]} in data row {bad_lat[0]}")
-    if bad_lon.size:
-        raise ValueError(f"longitude: expected degrees in [-180, 360], got {values[bad_lon[0], 1]} in data row {bad_lon[0]}")
     return latlon_to_unit(values[:, 0], values[:, 1])

@@ -8,7 +8,7 @@ process, which makes it the ground truth of the tests (dense ``D x D`` algebra: 
 import numpy as np
 from scipy.special import logsumexp
 
-from ..backend import as_generator, check_points
+from ..backend import as_generator, check_count, check_points
 
 
 class GaussianMixture:
@@ -24,7 +24,7 @@ class GaussianMixture:
     """
 
     def __init__(self, weights, means, covs):
-        means = np.atleast_2d(np.asarray(means, dtype=np.float64))
+        means = check_points(np.atleast_2d(np.asarray(means, dtype=np.float64)), "means")
         k, d = means.shape
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (k,) or np.any(weights < 0) or not np.isfinite(weights).all() or weights.sum() <= 0:
@@ -38,6 +38,8 @@ class GaussianMixture:
             covs = covs[:, None, None] * np.eye(d)
         if covs.shape != (k, d, d):
             raise ValueError(f"covs: expected shape ({k}, {d}, {d}), got {covs.shape}")
+        if not np.all(np.isfinite(covs)):
+            raise ValueError("covs: expected finite covariances")
         for j, cov in enumerate(covs):
             if not np.allclose(cov, cov.T) or np.linalg.eigvalsh(cov).min() <= 0:
                 raise ValueError(f"covs: component {j} is not symmetric positive definite")
@@ -48,9 +50,7 @@ class GaussianMixture:
     def sample(self, n, rng=None):
         """Draw ``n`` points; returns ``(n, d)``."""
         rng = as_generator(rng)
-        n = int(n)
-        if n < 1:
-            raise ValueError(f"n: expected a positive number of samples, got {n}")
+        n = check_count(n, "n")
         component = rng.choice(self.n_components, size=n, p=self.weights)
         chol = np.linalg.cholesky(self.covs)
         noise = rng.standard_normal((n, self.dim))

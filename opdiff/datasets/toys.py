@@ -4,19 +4,12 @@ Every generator has the signature ``name(n, rng=None, noise=...) -> (n, 2) array
 """
 import numpy as np
 
-from ..backend import as_generator
-
-
-def _count(n):
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"n: expected a positive number of points, got {n}")
-    return n
+from ..backend import as_generator, check_count
 
 
 def two_spirals(n, rng=None, noise=0.1):
     """Two interleaved spirals (Grathwohl et al.), scaled to roughly ``[-4, 4]^2``."""
-    rng, n = as_generator(rng), _count(n)
+    rng, n = as_generator(rng), check_count(n, "n")
     radius = np.sqrt(rng.uniform(size=n)) * 540 * (2 * np.pi) / 360
     x = np.stack([-np.cos(radius) * radius, np.sin(radius) * radius], axis=1)
     sign = np.where(rng.uniform(size=n) < 0.5, 1.0, -1.0)[:, None]
@@ -25,7 +18,7 @@ def two_spirals(n, rng=None, noise=0.1):
 
 def eight_gaussians(n, rng=None, noise=0.1, radius=2.0):
     """Eight Gaussians on a circle of radius ``radius``, standard deviation ``noise``."""
-    rng, n = as_generator(rng), _count(n)
+    rng, n = as_generator(rng), check_count(n, "n")
     angles = 2 * np.pi * rng.integers(0, 8, size=n) / 8
     centres = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     return centres + noise * rng.standard_normal((n, 2))
@@ -33,7 +26,7 @@ def eight_gaussians(n, rng=None, noise=0.1, radius=2.0):
 
 def pinwheel(n, rng=None, n_arms=5, radial_std=0.3, tangential_std=0.1, rate=0.25):
     """The pinwheel of Johnson et al. (2016): ``n_arms`` curved arms."""
-    rng, n = as_generator(rng), _count(n)
+    rng, n = as_generator(rng), check_count(n, "n")
     arm = rng.integers(0, n_arms, size=n)
     features = rng.standard_normal((n, 2)) * np.array([radial_std, tangential_std])
     features[:, 0] += 1.0
@@ -45,7 +38,7 @@ def pinwheel(n, rng=None, n_arms=5, radial_std=0.3, tangential_std=0.1, rate=0.2
 
 def checkerboard(n, rng=None):
     """Uniform on the dark squares of a 4 x 4 checkerboard on ``[-4, 4]^2`` (FFJORD's layout)."""
-    rng, n = as_generator(rng), _count(n)
+    rng, n = as_generator(rng), check_count(n, "n")
     x1 = rng.uniform(-2, 2, size=n)
     x2 = rng.uniform(0, 1, size=n) - 2.0 * rng.integers(0, 2, size=n) + np.floor(x1) % 2
     return 2.0 * np.stack([x1, x2], axis=1)
@@ -53,7 +46,7 @@ def checkerboard(n, rng=None):
 
 def moons(n, rng=None, noise=0.05):
     """Two interleaving half circles, centred and scaled to unit order."""
-    rng, n = as_generator(rng), _count(n)
+    rng, n = as_generator(rng), check_count(n, "n")
     upper = rng.uniform(size=n) < 0.5
     angle = np.pi * rng.uniform(size=n)
     x = np.where(upper, np.cos(angle), 1.0 - np.cos(angle))
@@ -64,7 +57,7 @@ def moons(n, rng=None, noise=0.05):
 
 def rings(n, rng=None, noise=0.08, radii=(1.0, 2.0, 3.0)):
     """Concentric rings with radii ``radii``, points spread in proportion to circumference."""
-    rng, n = as_generator(rng), _count(n)
+    rng, n = as_generator(rng), check_count(n, "n")
     radii = np.asarray(radii, dtype=np.float64)
     ring = rng.choice(len(radii), size=n, p=radii / radii.sum())
     angle = 2 * np.pi * rng.uniform(size=n)

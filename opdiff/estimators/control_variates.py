@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..backend import check_points
+from ..backend import ParamsMixin, check_finite, check_points, check_time
 from .losses import LossEstimate
 
 
@@ -58,13 +58,27 @@ def optimal_coefficients(samples, controls, ridge=1e-12):
     -------
     (k,) or (k, p) array
     """
-    Y = np.asarray(samples, dtype=np.float64)
-    Z = np.asarray(controls, dtype=np.float64)
+    Y = _finite_array(samples, "samples", (1, 2))
+    Z = _finite_array(controls, "controls", (2,))
+    if Z.shape[0] != Y.shape[0]:
+        raise ValueError(f"controls: expected shape ({Y.shape[0]}, k), got {Z.shape}")
     Zc = Z - Z.mean(0)
     Yc = Y - Y.mean(0)
     C = Zc.T @ Zc
     C[np.diag_indices_from(C)] += ridge * max(np.trace(C) / max(C.shape[0], 1), 1e-300)
     return np.linalg.solve(C, Zc.T @ Yc)
+
+
+def _finite_array(values, name, ndims):
+    """float64 array of ``values`` with ``ndim`` in ``ndims`` and finite entries, or a ValueError naming ``name``."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a numeric array, got {type(values).__name__}") from None
+    if arr.ndim not in ndims:
+        raise ValueError(f"{name}: expected a {' or '.join(f'{k}-D' for k in ndims)} array, got shape {arr.shape}")
+    check_finite(arr, name)
+    return arr
 
 
 def apply_control_variates(samples, controls, split=False):
@@ -82,9 +96,9 @@ def apply_control_variates(samples, controls, split=False):
     -------
     ControlVariateResult
     """
-    Y = np.asarray(samples, dtype=np.float64)
-    Z = np.asarray(controls, dtype=np.float64)
-    if Z.ndim != 2 or Z.shape[0] != Y.shape[0]:
+    Y = _finite_array(samples, "samples", (1, 2))
+    Z = _finite_array(controls, "controls", (2,))
+    if Z.shape[0] != Y.shape[0]:
         raise ValueError(f"controls: expected shape ({Y.shape[0]}, k), got {Z.shape}")
     if Y.shape[0] < Z.shape[1] + 2:
         raise ValueError(f"samples: need more than k + 1 = {Z.shape[1] + 1} samples, got {Y.shape[0]}")
@@ -115,7 +129,7 @@ class ControlVariateLoss(NamedTuple):
     gradient_variance_reduction: object
 
 
-class OperatorControlVariates:
+class OperatorControlVariates(ParamsMixin):
     """``Z_g = g(X_t) - exp(lambda_g t) g(X_0)`` for the eigenfunctions ``g`` of an eigenbasis.
 
     Parameters
@@ -127,30 +141,63 @@ class OperatorControlVariates:
         Functions ``f_j`` of the start multiplying each ``Z_g`` (the constant is always included).
     split : bool
         See :func:`apply_control_variates`.
+
+    The constructor stores its arguments unchanged (``get_params`` / ``set_params`` / ``clone`` and
+    the repr follow scikit-learn); they are validated where they are used. Nothing is learned
+    ahead of time: the coefficients are estimated on the samples each estimate corrects.
     """
 
     def __init__(self, basis, multiplier_basis=None, split=False):
         self.basis = basis
         self.multiplier_basis = multiplier_basis
-        self.split = bool(split)
+        self.split = split
 
     def values(self, x0, xt, t):
-        """Control variates ``(n, n_basis (1 + m))`` for forward pairs ``(x0, xt)`` at time ``t`` (float or ``(n,)``)."""
+        """Control variates for forward pairs ``(x0, xt)`` at time ``t``.
+
+        Parameters
+        ----------
+        x0 : (n, dim) array
+            Start points.
+        xt : (n, dim) array
+            Their forward states at ``t``.
+        t : float or (n,) array
+            ``t >= 0``.
+
+        Returns
+        -------
+        (n, n_basis (1 + m)) array
+        """
+        if not (callable(getattr(self.basis, "values", None)) and hasattr(self.basis, "eigenvalues")):
+            raise TypeError(f"basis: expected an opdiff.spectral.EigenBasis, got {type(self.basis).__name__}")
+        if not isinstance(self.split, (bool, np.bool_)):
+            raise TypeError(f"split: expected a bool, got {self.split!r}")
         x0 = check_points(x0, "x0", dim=self.basis.dim)
         xt = check_points(xt, "xt", dim=self.basis.dim)
         if xt.shape[0] != x0.shape[0]:
             raise ValueError(f"xt: expected {x0.shape[0]} rows to match x0, got {xt.shape[0]}")
         lam = np.tile(np.asarray(self.basis.eigenvalues), self.basis.n_blocks)
-        t = np.asarray(t, dtype=np.float64)
+        t = check_time(t, "t", 0.0, np.inf, n=x0.shape[0], include_min=True)
         decay = np.exp(lam * (t[:, None] if t.ndim == 1 else t))
         Z = self.basis.values(xt) - decay * self.basis.values(x0)
         if self.multiplier_basis is None:
             return Z
-        F = np.asarray(self.multiplier_basis.values(x0))
+        if not callable(getattr(self.multiplier_basis, "values", None)):
+            raise TypeError(f"multiplier_basis: expected an object with values(x0) -> (n, m), "
+                            f"got {type(self.multiplier_basis).__name__}")
+        F = _finite_array(self.multiplier_basis.values(x0), "multiplier_basis", (2,))
         return np.concatenate([Z, (F[:, :, None] * Z[:, None, :]).reshape(Z.shape[0], -1)], axis=1)
 
     def correct(self, estimate, x0, xt, t):
         """Apply the control variates to a per-sample :class:`LossEstimate` of pairs ``(x0, xt)``.
+
+        Parameters
+        ----------
+        estimate : LossEstimate
+            With ``per_sample`` ``(n,)`` (and optionally ``per_sample_gradient`` ``(n, p)``).
+        x0, xt : (n, dim) arrays
+            The forward pairs behind the estimate.
+        t : float or (n,) array
 
         Returns
         -------

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..backend import as_generator, check_choice, check_points, check_positive, chunk_rows
+from ..backend import as_generator, check_choice, check_count, check_points, check_positive, chunk_rows
 
 
 class LossEstimate(NamedTuple):
@@ -42,7 +42,9 @@ class LossEstimate(NamedTuple):
 def _estimate(per_sample, per_sample_gradient=None):
     per_sample = np.asarray(per_sample, dtype=np.float64)
     if not np.all(np.isfinite(per_sample)):
-        raise ValueError("loss: the model returned non-finite values")
+        bad = int(np.sum(~np.isfinite(per_sample)))
+        raise ValueError(f"model: expected finite scores, the loss integrand is non-finite at {bad} of "
+                         f"{per_sample.shape[0]} samples")
     n = per_sample.shape[0]
     se = float(np.std(per_sample, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
     grad = None if per_sample_gradient is None else per_sample_gradient.mean(0)
@@ -158,6 +160,8 @@ def ism_loss(model, x, t, params=None, divergence="exact", n_probes=1, probe="ra
     """
     check_choice(divergence, "divergence", ("exact", "hutchinson"))
     check_choice(probe, "probe", ("rademacher", "gaussian"))
+    n_probes = check_count(n_probes, "n_probes")
+    step = check_positive(step, "step")
     x = check_points(x, "x")
     score, div = _score_callable(model, params)
     s = score(x, t)
@@ -172,7 +176,7 @@ def ism_loss(model, x, t, params=None, divergence="exact", n_probes=1, probe="ra
         rng = as_generator(rng)
         dv = np.zeros(x.shape[0])
         dF = np.zeros((x.shape[0], F.shape[1])) if linear else None
-        for _ in range(int(n_probes)):
+        for _ in range(n_probes):
             v = _probes(rng, x.shape, probe)
             dv += np.sum(v * directional_derivative(score, x, t, v, step), axis=1) / n_probes
             if linear:
@@ -194,6 +198,8 @@ def sliced_loss(model, x, t, params=None, n_projections=1, rng=None, step=1e-4):
     -------
     LossEstimate
     """
+    n_projections = check_count(n_projections, "n_projections")
+    step = check_positive(step, "step")
     x = check_points(x, "x")
     rng = as_generator(rng)
     score, _ = _score_callable(model, params)
@@ -202,7 +208,7 @@ def sliced_loss(model, x, t, params=None, n_projections=1, rng=None, step=1e-4):
     F = model.features(x, t) if linear else None
     per_sample = np.zeros(x.shape[0])
     grad = np.zeros((x.shape[0], F.shape[1])) if linear else None
-    for _ in range(int(n_projections)):
+    for _ in range(n_projections):
         v = rng.standard_normal(x.shape)
         vs = np.sum(v * s, axis=1)
         vjv = np.sum(v * directional_derivative(score, x, t, v, step), axis=1)
@@ -237,6 +243,9 @@ def dsm_loss(model, x0, t, process, params=None, rng=None, control_variates=None
     -------
     LossEstimate or ControlVariateLoss (and ``(xt, target)`` when asked)
     """
+    if not all(callable(getattr(process, name, None)) for name in ("sample", "transition_score")):
+        raise TypeError(f"process: expected a process with sample(x0, t, rng) and transition_score(xt, x0, t), "
+                        f"got {type(process).__name__}")
     x0 = check_points(x0, "x0")
     rng = as_generator(rng)
     xt = process.sample(x0, t, rng=rng)

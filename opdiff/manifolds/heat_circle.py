@@ -24,6 +24,47 @@ DEFAULT_TOL = 1e-14
 _TWO_PI = 2.0 * math.pi
 
 
+def check_heat_time(s, xp, name="s"):
+    """Raise ``ValueError`` naming ``name`` unless every heat time is finite and positive; returns float64 ``s``.
+
+    Parameters
+    ----------
+    s : float or array
+    xp : array namespace
+    name : str
+
+    Returns
+    -------
+    float64 array
+    """
+    s = xp.asarray(s, dtype=np.float64)
+    if not bool(xp.all(xp.isfinite(s) & (s > 0))):
+        bad = s[~(xp.isfinite(s) & (s > 0))].ravel()[0] if s.ndim else s
+        raise ValueError(f"{name}: expected finite positive heat times, got {float(bad)}")
+    return s
+
+
+def check_tolerance(tol, name="tol"):
+    """Validate a relative series tolerance in ``(0, 1)`` and return it as float.
+
+    Parameters
+    ----------
+    tol : float
+    name : str
+
+    Returns
+    -------
+    float
+    """
+    try:
+        value = float(tol)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a float in (0, 1), got {type(tol).__name__}") from None
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name}: expected a relative tolerance in (0, 1), got {tol!r}")
+    return value
+
+
 def wrap_angle(angle, xp=None):
     """Wrap angles to ``[-pi, pi)`` (elementwise): an array of any shape -> the same shape."""
     xp = xp or get_namespace(angle)
@@ -89,8 +130,9 @@ def circle_log_heat_kernel(delta, s, method="auto", tol=DEFAULT_TOL):
         ``d log p_s / d delta``.
     """
     xp = get_namespace(delta)
+    tol = check_tolerance(tol)
     delta = wrap_angle(xp.asarray(delta), xp)
-    s = xp.asarray(s, dtype=delta.dtype)
+    s = check_heat_time(s, xp).astype(delta.dtype, copy=False)
     delta, s = xp.broadcast_arrays(delta, s)
     if method == "image":
         return _image(delta, s, tol, xp)

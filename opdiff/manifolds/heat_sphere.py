@@ -34,6 +34,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from ..backend import get_namespace
+from .heat_circle import check_heat_time, check_tolerance
 
 DEFAULT_TOL = 1e-8
 _SMALL_ANGLE = 0.1  # below: Taylor series of the cot-differences (direct forms lose digits)
@@ -184,8 +185,12 @@ def sphere_log_heat_kernel(theta, s, n, method="auto", tol=DEFAULT_TOL):
     if int(n) != n or n < 2:
         raise ValueError(f"n: expected an integer >= 2 (use the circle kernel for n = 1), got {n}")
     xp = get_namespace(theta)
-    theta = xp.clip(xp.asarray(theta, dtype=np.float64), 0.0, math.pi)
-    s = xp.asarray(s, dtype=np.float64)
+    tol = check_tolerance(tol)
+    theta = xp.asarray(theta, dtype=np.float64)
+    if not bool(xp.all(xp.isfinite(theta))):
+        raise ValueError("theta: expected finite geodesic angles in [0, pi]")
+    theta = xp.clip(theta, 0.0, math.pi)
+    s = check_heat_time(s, xp)
     theta, s = xp.broadcast_arrays(theta, s)
     if method == "series":
         return _series_with_floor(theta, s, n, tol, xp)

@@ -6,10 +6,10 @@ from scipy.integrate import cumulative_simpson
 from scipy.interpolate import PchipInterpolator
 from scipy.special import roots_legendre
 
-from ..backend import as_generator, check_positive, get_namespace
+from ..backend import as_generator, check_count, check_positive, get_namespace
 from .base import Manifold
 from .heat_circle import DEFAULT_TOL as CIRCLE_TOL
-from .heat_circle import circle_log_heat_kernel, wrap_angle
+from .heat_circle import check_tolerance, circle_log_heat_kernel, wrap_angle
 from .heat_sphere import DEFAULT_TOL, series_floor, series_terms, sphere_area, sphere_log_heat_kernel, switch_time
 
 _SAMPLING_NODES = 2049  # angular grid of the inverse CDF (Simpson + monotone cubic: CDF error < 1e-8)
@@ -48,7 +48,7 @@ class Hypersphere(Manifold):
         if method not in choices:
             raise ValueError(f"method: expected one of {choices} for S^{self.dim}, got {method!r}")
         self.method = method
-        self.tol = float(tol) if tol is not None else (CIRCLE_TOL if self.dim == 1 else DEFAULT_TOL)
+        self.tol = check_tolerance(tol) if tol is not None else (CIRCLE_TOL if self.dim == 1 else DEFAULT_TOL)
 
     # ---- geometry ---------------------------------------------------------------------------
     @property
@@ -128,7 +128,7 @@ class Hypersphere(Manifold):
 
     def random_uniform(self, n, rng=None, dtype=np.float64):
         rng = as_generator(rng)
-        g = rng.standard_normal((int(n), self.ambient_dim))
+        g = rng.standard_normal((check_count(n, "n"), self.ambient_dim))
         return (g / np.linalg.norm(g, axis=1, keepdims=True)).astype(dtype, copy=False)
 
     # ---- heat kernel ------------------------------------------------------------------------

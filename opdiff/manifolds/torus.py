@@ -3,9 +3,9 @@ import math
 
 import numpy as np
 
-from ..backend import as_generator, get_namespace
+from ..backend import as_generator, check_count, get_namespace
 from .base import Manifold
-from .heat_circle import DEFAULT_TOL, circle_log_heat_kernel, wrap_angle
+from .heat_circle import DEFAULT_TOL, check_heat_time, check_tolerance, circle_log_heat_kernel, wrap_angle
 
 #: Peak-relative accuracy of each circle factor in the tabulated kernel (:meth:`FlatTorus.heat_table`).
 TABLE_TOL = 1e-12
@@ -37,7 +37,7 @@ class FlatTorus(Manifold):
         if method not in ("auto", "image", "theta"):
             raise ValueError(f"method: expected 'auto', 'image' or 'theta', got {method!r}")
         self.dim = self.ambient_dim = int(d)
-        self.method, self.tol = method, float(tol)
+        self.method, self.tol = method, check_tolerance(tol)
 
     @property
     def spectral_gap(self):
@@ -73,7 +73,7 @@ class FlatTorus(Manifold):
 
     def random_uniform(self, n, rng=None, dtype=np.float64):
         rng = as_generator(rng)
-        return rng.uniform(-math.pi, math.pi, size=(int(n), self.dim)).astype(dtype, copy=False)
+        return rng.uniform(-math.pi, math.pi, size=(check_count(n, "n"), self.dim)).astype(dtype, copy=False)
 
     def log_heat_kernel_and_gradient(self, x, y, s):
         xp = get_namespace(x, y)
@@ -95,6 +95,6 @@ class FlatTorus(Manifold):
     def sample_heat_kernel(self, x, s, rng=None):
         rng = as_generator(rng)
         xp = get_namespace(x)
-        s = xp.asarray(s, dtype=x.dtype)
+        s = check_heat_time(s, xp).astype(x.dtype, copy=False)
         scale = xp.sqrt(2.0 * s)[:, None] if s.ndim else xp.sqrt(2.0 * s)
         return wrap_angle(x + scale * xp.asarray(rng.standard_normal(x.shape), dtype=x.dtype), xp)

@@ -254,7 +254,7 @@ class Polynomial(SmoothFunction):
 
     def _monomials(self, x, exponents):
         """``(n, J)`` monomials with the given exponents (negative exponents give zero)."""
-        powers = np.where(exponents >= 0, exponents, 0)
+        powers = np.where(exponents >= 0, exponents, 0).astype(x.dtype)  # integer powers, float32 kept
         terms = np.prod(x[:, None, :] ** powers[None], axis=2)
         return np.where(np.all(exponents >= 0, axis=1)[None], terms, 0.0)
 
@@ -269,7 +269,7 @@ class Polynomial(SmoothFunction):
         for k in range(self.dim):
             lowered = self.exponents.copy()
             lowered[:, k] -= 1
-            columns.append(self._monomials(x, lowered) @ (coefficients * self.exponents[:, k]))
+            columns.append(self._monomials(x, lowered) @ (coefficients * self.exponents[:, k].astype(x.dtype)))
         return np.stack(columns, axis=1)
 
     def hessian(self, x):
@@ -281,7 +281,7 @@ class Polynomial(SmoothFunction):
             factor = self.exponents[:, k] * (self.exponents[:, l] - (k == l))
             lowered[:, k] -= 1
             lowered[:, l] -= 1
-            out[:, k, l] = out[:, l, k] = self._monomials(x, lowered) @ (coefficients * factor)
+            out[:, k, l] = out[:, l, k] = self._monomials(x, lowered) @ (coefficients * factor.astype(x.dtype))
         return out
 
     def gaussian_expectation(self, mean, cov):
@@ -402,9 +402,9 @@ class Generator:
         self.process = process
         self.coefficients = process.generator
 
-    def _check(self, f, x, t):
+    def _check(self, f, x, t, name="f"):
         if not callable(f):
-            raise TypeError(f"f: expected a SmoothFunction or a callable, got {type(f).__name__}")
+            raise TypeError(f"{name}: expected a SmoothFunction or a callable, got {type(f).__name__}")
         dim = f.dim if isinstance(f, SmoothFunction) else None
         x = check_points(x, "x", dim=dim, allow_1d=True)
         t = check_time(t, "t", self.process.t_min, self.process.t_max, n=x.shape[0], include_min=True)
@@ -444,7 +444,7 @@ class Generator:
     def carre_du_champ(self, f, g, x, t):
         """``Gamma_t(f, g)(x) = 1/2 grad f . a(t) grad g`` (``= 1/2 [L(fg) - f Lg - g Lf]``); ``(n,)``."""
         x, t = self._check(f, x, t)
-        self._check(g, x, t)
+        self._check(g, x, t, name="g")
         covariance = self.coefficients.covariance(t)
         grad_f = self.derivatives(f, x, full_hessian=False)[1]
         grad_g = self.derivatives(g, x, full_hessian=False)[1]

@@ -31,12 +31,16 @@ def hermite_functions(y, max_degree):
     ----------
     y : (...) array
     max_degree : int
+        ``>= 0``.
 
     Returns
     -------
     (..., max_degree + 1) array
     """
+    max_degree = check_count(max_degree, "max_degree", minimum=0)
     y = np.asarray(y)
+    if not (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer)):
+        raise TypeError(f"y: expected a real numeric array, got dtype {y.dtype}")
     out = np.empty(y.shape + (max_degree + 1,), dtype=y.dtype if y.dtype == np.float32 else np.float64)
     out[..., 0] = 1.0
     if max_degree >= 1:
@@ -56,11 +60,16 @@ def hermite_linearisation(max_degree):
     (from ``He_a He_b = sum_j C(a,j) C(b,j) j! He_{a+b-2j}``), evaluated through ``gammaln`` so that no
     factorial overflows.
 
+    Parameters
+    ----------
+    max_degree : int
+        ``>= 0``.
+
     Returns
     -------
     (max_degree + 1, max_degree + 1, 2 max_degree + 1) array
     """
-    K = int(max_degree)
+    K = check_count(max_degree, "max_degree", minimum=0)
     table = np.zeros((K + 1, K + 1, 2 * K + 1))
     a, b = np.meshgrid(np.arange(K + 1), np.arange(K + 1), indexing="ij")
     for j in range(K + 1):
@@ -75,10 +84,22 @@ def hermite_linearisation(max_degree):
 def multi_indices(dim, max_degree, min_degree=0):
     """All multi-indices ``alpha`` of ``N^dim`` with ``min_degree <= |alpha| <= max_degree``, graded order.
 
+    Parameters
+    ----------
+    dim : int
+        ``>= 1``.
+    max_degree : int
+        ``>= 0``.
+    min_degree : int
+        ``0 <= min_degree``; none are returned when it exceeds ``max_degree``.
+
     Returns
     -------
     (m, dim) int array
     """
+    dim = check_count(dim, "dim")
+    max_degree = check_count(max_degree, "max_degree", minimum=0)
+    min_degree = check_count(min_degree, "min_degree", minimum=0)
     out = []
 
     def rec(prefix, remaining, slots):
