@@ -1,13 +1,15 @@
-"""CuPy backend: the array-generic chunked path on GPU arrays, plus a fused raw kernel for small D.
+"""CuPy backend: the array-generic chunked path on GPU arrays (every form), plus a raw kernel for small-D Gaussians.
 
-The generic path is :func:`opdiff.reductions._numpy.gaussian_reduction` itself, run on CuPy arrays
+The generic path is :func:`opdiff.reductions._numpy.reduce` itself, run on CuPy arrays
 (it is written against ``get_namespace``), so the NumPy tests cover its logic. The raw kernel
-below is the only CuPy-specific code: one thread per query, an online log-sum-exp over the data.
+below is the only CuPy-specific code (plain ``SquaredDistance``): one thread per query, the online
+log-sum-exp over the data written in CUDA (the one copy outside :mod:`opdiff.reductions.online`).
 """
 import importlib.util
 
 from ..backend import get_namespace, require_extra
 from . import _numpy
+from .forms import SquaredDistance
 
 SMALL_DIM_MAX = 16  # the raw kernel keeps the query and the value sums in registers up to this size
 
@@ -73,29 +75,77 @@ def _fused_small_dim(queries, points, values, log_weights):
 # ---- end of CuPy-only code ---------------------------------------------------------------------
 
 
-def array_generic_reduction(queries, points, values, log_weights, chunk_bytes=None):
-    """The chunked path in the namespace of the inputs (CuPy on GPU, NumPy in the CPU tests)."""
-    return _numpy.gaussian_reduction(queries, points, values, log_weights, chunk_bytes)
+def array_generic_reduction(form, queries, points, values, log_weights, gradient, chunk_bytes=None):
+    """The chunked path in the namespace of the inputs (CuPy on GPU, NumPy in the CPU tests).
+
+    Parameters
+    ----------
+    form : KernelForm
+        Bound to these arrays.
+    queries : (m, D) array
+    points : (n, D) array
+    values : (n, p) array or None
+    log_weights : (n,) array or None
+    gradient : bool
+    chunk_bytes : int, optional
+
+    Returns
+    -------
+    log_sum : (m,) array
+    mean : (m, p) array
+    """
+    return _numpy.reduce(form, queries, points, values, log_weights, gradient, chunk_bytes)
 
 
-def gaussian_reduction(queries, points, values, log_weights, chunk_bytes=None):
-    """Gaussian kernel ``exp(-|x-y|^2/2)`` on CuPy arrays; see :func:`opdiff.reductions.gaussian_reduction`.
+def reduce(form, queries, points, values, log_weights, gradient, chunk_bytes=None):
+    """Reduction of a bound form on CuPy arrays; see :func:`opdiff.reductions.reduce`.
 
-    Small D (and at most 16 values per point) uses the fused raw kernel; anything else, and NumPy
-    inputs, the array-generic chunked path.
+    ``SquaredDistance`` with default parameters, small D (and at most 16 values per point) uses the
+    fused raw kernel; every other form and size, and NumPy inputs, the array-generic chunked path.
+
+    Parameters
+    ----------
+    form : KernelForm
+    queries : (m, D) array
+    points : (n, D) array
+    values : (n, p) array or None
+    log_weights : (n,) array or None
+    gradient : bool
+    chunk_bytes : int, optional
+
+    Returns
+    -------
+    log_sum : (m,) array
+    mean : (m, p) array
     """
     xp = get_namespace(queries, points, values, log_weights)
     n_values = queries.shape[1] if values is None else values.shape[1]
-    if xp.__name__ == "cupy" and queries.shape[1] <= SMALL_DIM_MAX and n_values <= SMALL_DIM_MAX:
+    plain = isinstance(form, SquaredDistance) and form.precision is None and form.offset is None \
+        and form.point_scale is None
+    if plain and xp.__name__ == "cupy" and queries.shape[1] <= SMALL_DIM_MAX and n_values <= SMALL_DIM_MAX:
         return _fused_small_dim(queries, points, values, log_weights)
-    return array_generic_reduction(queries, points, values, log_weights, chunk_bytes)
+    return array_generic_reduction(form, queries, points, values, log_weights, gradient, chunk_bytes)
+
+
+def unsupported(form):
+    """Why the CuPy backend cannot serve ``form``: never (the array path serves every form).
+
+    Parameters
+    ----------
+    form : KernelForm
+
+    Returns
+    -------
+    None
+    """
+    return None
 
 
 def _register():
     from .api import register_backend
 
     if importlib.util.find_spec("cupy") is not None:
-        register_backend("cupy", gaussian_reduction)
+        register_backend("cupy", reduce, unsupported)
 
 
 _register()

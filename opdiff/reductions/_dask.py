@@ -1,7 +1,8 @@
 """Dask backend: the data split into partitions across a ``dask.distributed`` cluster.
 
 Each partition returns its partial reduction ``(log_sum_k, mean_k)`` computed on the worker by the
-best local backend; partials are merged by a binary tree of stable log-domain combinations
+best local backend; partials are merged by a binary tree of the shared merge
+(:func:`opdiff.reductions.online.merge`)
 
     log_sum = logaddexp(log_sum_a, log_sum_b)
     mean    = exp(log_sum_a - log_sum) mean_a + exp(log_sum_b - log_sum) mean_b,
@@ -28,6 +29,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..backend import require_extra
+from .online import merge
 
 _STATE = {"client": None, "owned": False, "cluster": None, "n_partitions": None}
 DATA_CACHE_SIZE = 4  # data sets kept scattered on the workers (least recently used released first)
@@ -103,33 +105,51 @@ def get_dask_client():
 
 
 def combine_partials(first, second):
-    """Merge two partial reductions ``(log_sum, mean)`` of disjoint data into that of their union."""
-    log_sum_a, mean_a = first
-    log_sum_b, mean_b = second
-    log_sum = np.logaddexp(log_sum_a, log_sum_b)
-    finite = np.isfinite(log_sum)
-    safe = np.where(finite, log_sum, 0.0)
-    weight_a = np.where(finite, np.exp(log_sum_a - safe), 0.0)[:, None]
-    weight_b = np.where(finite, np.exp(log_sum_b - safe), 0.0)[:, None]
-    mean = (weight_a * mean_a + weight_b * mean_b).astype(mean_a.dtype, copy=False)
-    return log_sum.astype(log_sum_a.dtype, copy=False), mean
+    """Merge two partial reductions ``(log_sum, mean)`` of disjoint data into that of their union.
+
+    Parameters
+    ----------
+    first, second : (log_sum (m,), mean (m, p))
+
+    Returns
+    -------
+    log_sum : (m,) array
+    mean : (m, p) array
+    """
+    return merge([first, second])
 
 
-def partial_reduction(queries, points, values, log_weights, chunk_bytes=None):
-    """Reduction over one partition, on a worker; ``log_sum = -inf`` when every weight is zero."""
+def partial_reduction(form, queries, points, values, log_weights, gradient, chunk_bytes=None):
+    """Reduction over one partition, on a worker; ``log_sum = -inf`` when every weight is zero.
+
+    Parameters
+    ----------
+    form : KernelForm
+        Bound, restricted to the partition's points.
+    queries : (m, D) array
+    points, values, log_weights : the partition's arrays
+    gradient : bool
+    chunk_bytes : int, optional
+
+    Returns
+    -------
+    log_sum : (m,) array
+    mean : (m, p) array
+    """
     from .api import _select_backend
 
     if log_weights is not None and not np.any(np.isfinite(log_weights)):
-        n_values = points.shape[1] if values is None else values.shape[1]
+        n_values = queries.shape[1] if values is None or gradient else values.shape[1]
         m = queries.shape[0]
         return np.full(m, -np.inf, dtype=queries.dtype), np.zeros((m, n_values), dtype=queries.dtype)
-    function = _select_backend("auto", queries, points)
-    return function(queries, points, values, log_weights, chunk_bytes)
+    function = _select_backend("auto", queries, points, form)
+    return function(form, queries, points, values, log_weights, gradient, chunk_bytes)
 
 
-def _run_partition(piece, queries, chunk_bytes):
-    points, values, log_weights = piece
-    return partial_reduction(queries, points, values, log_weights, chunk_bytes)
+def _run_partition(piece, queries, form, gradient, chunk_bytes):
+    points, values, log_weights, point_rows = piece
+    return partial_reduction(form.select(slice(None), point_rows), queries, points, values, log_weights, gradient,
+                             chunk_bytes)
 
 
 def _tree_reduce(client, futures):
@@ -169,7 +189,7 @@ def _scattered_data(client, points, values, log_weights, n_partitions):
         return futures
     bounds = np.linspace(0, points.shape[0], n_partitions + 1).astype(int)
     pieces = [(points[start:stop], None if values is None else values[start:stop],
-               None if log_weights is None else log_weights[start:stop])
+               None if log_weights is None else log_weights[start:stop], slice(int(start), int(stop)))
               for start, stop in zip(bounds[:-1], bounds[1:])]
     # hash=False: fresh keys (content-hashed keys collide with data being released from a previous call)
     futures = client.scatter(pieces, hash=False)
@@ -180,17 +200,49 @@ def _scattered_data(client, points, values, log_weights, n_partitions):
     return futures
 
 
-def gaussian_reduction(queries, points, values, log_weights, chunk_bytes=None):
-    """Gaussian kernel ``exp(-|x-y|^2/2)`` on a dask cluster; see :func:`opdiff.reductions.gaussian_reduction`.
+def reduce(form, queries, points, values, log_weights, gradient, chunk_bytes=None):
+    """Reduction of a bound form on a dask cluster; see :func:`opdiff.reductions.reduce`.
 
-    The data partitions are cached on the workers between calls (module notes: invalidation rule).
+    The data partitions are cached on the workers between calls (module notes: invalidation rule);
+    the form (per-point parameters included) travels with the queries, and each worker takes its
+    partition's rows of it.
+
+    Parameters
+    ----------
+    form : KernelForm
+    queries : (m, D) array
+    points : (n, D) array
+    values : (n, p) array or None
+    log_weights : (n,) array or None
+    gradient : bool
+    chunk_bytes : int, optional
+
+    Returns
+    -------
+    log_sum : (m,) array
+    mean : (m, p) array
     """
     client = get_dask_client()
     n_partitions = _STATE["n_partitions"] or max(1, sum(client.nthreads().values()))
     scattered = _scattered_data(client, points, values, log_weights, min(points.shape[0], n_partitions))
-    [query_future] = client.scatter([queries], broadcast=True, hash=False)
-    partials = [client.submit(_run_partition, piece, query_future, chunk_bytes, pure=False) for piece in scattered]
+    [query_future, form_future] = client.scatter([queries, form], broadcast=True, hash=False)
+    partials = [client.submit(_run_partition, piece, query_future, form_future, gradient, chunk_bytes, pure=False)
+                for piece in scattered]
     return _tree_reduce(client, partials).result()
+
+
+def unsupported(form):
+    """Why the dask backend cannot serve ``form``: never (each worker uses its best local backend).
+
+    Parameters
+    ----------
+    form : KernelForm
+
+    Returns
+    -------
+    None
+    """
+    return None
 
 
 def _register():
@@ -199,7 +251,7 @@ def _register():
     from .api import register_backend
 
     if importlib.util.find_spec("distributed") is not None:
-        register_backend("dask", gaussian_reduction)
+        register_backend("dask", reduce, unsupported)
 
 
 _register()

@@ -1,14 +1,34 @@
-"""Chunked array-namespace reference backend (NumPy, and CuPy arrays through the same code)."""
-from ..backend import chunk_rows, get_namespace
+"""Chunked array-namespace backend, the reference (NumPy, and CuPy arrays through the same code).
+
+Each block of ``b`` query rows and ``t`` data points (``b t`` times the form's bytes per pair within
+the chunk budget) is evaluated by the form's :meth:`~opdiff.reductions.forms.KernelForm.log_kernel`
+and folded into the rows' partial reductions by :func:`opdiff.reductions.online.online_update`, so
+memory stays bounded for any ``n``, even when one query row of ``n`` pairs exceeds the budget.
+"""
+from ..backend import get_chunk_bytes, get_namespace
+from .online import finish, online_update
 
 # Below this dimension the exact per-coordinate accumulation is used; above it, the
 # |x|^2 - 2 x.y + |y|^2 matrix product (on centred data, to limit cancellation).
 _DIRECT_MAX_DIM = 16
-_TEMPORARIES = 3  # (b, n) blocks alive at once: distances, weights, and a scratch copy
 
 
 def squared_distances(query_block, points, xp, point_norms=None):
-    """``(b, n)`` squared Euclidean distances, exact for small D, by matrix product for large D."""
+    """``(b, n)`` squared Euclidean distances, exact for small D, by matrix product for large D.
+
+    Parameters
+    ----------
+    query_block : (b, D) array
+    points : (n, D) array
+    xp : module
+        Array namespace.
+    point_norms : (n,) array, optional
+        ``|y_i|^2`` when already known (large D).
+
+    Returns
+    -------
+    (b, n) array
+    """
     if query_block.shape[1] <= _DIRECT_MAX_DIM:
         out = xp.zeros((query_block.shape[0], points.shape[0]), dtype=points.dtype)
         for k in range(points.shape[1]):
@@ -24,51 +44,67 @@ def squared_distances(query_block, points, xp, point_norms=None):
     return xp.maximum(out, 0.0, out=out)
 
 
-def _softmax_block(log_kernel_block, log_weights, values, xp):
-    """Stable log-sum-exp and weighted mean of one ``(b, n)`` block of log-kernel values."""
-    if log_weights is not None:
-        log_kernel_block += log_weights[None, :]
-    row_max = xp.max(log_kernel_block, axis=1)
-    row_max = xp.where(xp.isfinite(row_max), row_max, 0.0)
-    log_kernel_block -= row_max[:, None]
-    weights = xp.exp(log_kernel_block, out=log_kernel_block)
-    total = xp.sum(weights, axis=1)
-    weighted = weights @ values
-    with_total = xp.where(total > 0, total, 1.0)
-    return row_max + xp.log(total), weighted / with_total[:, None]
+def block_shape(m, n, pair_bytes, chunk_bytes=None):
+    """``(rows, columns)`` of the largest query x data block within the chunk budget.
+
+    Parameters
+    ----------
+    m, n : int
+        Numbers of queries and points.
+    pair_bytes : int
+        Bytes the block holds per (query, point) pair.
+    chunk_bytes : int, optional
+        Budget; default :func:`opdiff.backend.get_chunk_bytes`.
+
+    Returns
+    -------
+    rows, columns : int
+    """
+    budget = chunk_bytes or get_chunk_bytes()
+    columns = n if n * pair_bytes <= budget else max(1, budget // pair_bytes)
+    return max(1, min(m, budget // (columns * pair_bytes))), columns
 
 
-def gaussian_reduction(queries, points, values, log_weights, chunk_bytes=None):
-    """Gaussian kernel ``exp(-|x-y|^2/2)``; see :func:`opdiff.reductions.gaussian_reduction`."""
+def reduce(form, queries, points, values, log_weights, gradient, chunk_bytes=None):
+    """Softmax reduction of a bound form, block by block; see :func:`opdiff.reductions.reduce`.
+
+    Parameters
+    ----------
+    form : KernelForm
+        Bound to these queries and points.
+    queries : (m, D) array
+    points : (n, D) array
+    values : (n, p) array or None
+        Defaults to ``points``.
+    log_weights : (n,) array or None
+    gradient : bool
+    chunk_bytes : int, optional
+
+    Returns
+    -------
+    log_sum : (m,) array
+    mean : (m, p) array
+    """
     xp = get_namespace(queries, points)
-    centre = xp.mean(points, axis=0)
-    centred_points = points - centre
     values = points if values is None else values
-    norms = xp.sum(centred_points * centred_points, axis=1)
+    if form.translation_invariant:
+        centre = xp.mean(points, axis=0)
+        queries, points = queries - centre, points - centre
     m, n = queries.shape[0], points.shape[0]
+    width = queries.shape[1] if gradient else values.shape[1]
+    pair_bytes = points.dtype.itemsize * (form.pair_arrays + form.pair_arrays_per_dim * queries.shape[1])
+    rows, columns = block_shape(m, n, pair_bytes, chunk_bytes)
     log_sum = xp.empty(m, dtype=points.dtype)
-    mean = xp.empty((m, values.shape[1]), dtype=points.dtype)
-    row_bytes = n * points.dtype.itemsize * _TEMPORARIES
-    for rows in chunk_rows(m, row_bytes, chunk_bytes):
-        block = squared_distances(queries[rows] - centre, centred_points, xp, norms)
-        block *= -0.5
-        log_sum[rows], mean[rows] = _softmax_block(block, log_weights, values, xp)
-    return log_sum, mean
-
-
-def kernel_reduction(queries, points, log_kernel, values, log_weights, chunk_bytes=None):
-    """Any log-kernel callable ``log_kernel(query_block, points) -> (b, n)``, chunked."""
-    xp = get_namespace(queries, points)
-    values = points if values is None else values
-    m, n = queries.shape[0], points.shape[0]
-    log_sum = xp.empty(m, dtype=points.dtype)
-    mean = xp.empty((m, values.shape[1]), dtype=points.dtype)
-    row_bytes = n * points.dtype.itemsize * (_TEMPORARIES + points.shape[1])
-    for rows in chunk_rows(m, row_bytes, chunk_bytes):
-        block = xp.asarray(log_kernel(queries[rows], points), dtype=points.dtype)
-        if block.shape != (rows.stop - rows.start, n):
-            raise ValueError(f"log_kernel: expected a block of shape {(rows.stop - rows.start, n)}, got {block.shape}")
-        if bool(xp.any(xp.isnan(block))):
-            raise ValueError("log_kernel: returned NaN log-kernel values")
-        log_sum[rows], mean[rows] = _softmax_block(block.copy(), log_weights, values, xp)
+    mean = xp.empty((m, width), dtype=points.dtype)
+    for start in range(0, m, rows):
+        query_rows = slice(start, min(m, start + rows))
+        state = None
+        for first in range(0, n, columns):
+            point_rows = slice(first, min(n, first + columns))
+            logits, contract = form.select(query_rows, point_rows).log_kernel(
+                queries[query_rows], points[point_rows], values[point_rows], gradient)
+            if log_weights is not None:
+                logits += log_weights[None, point_rows]
+            state = online_update(state, logits, contract)
+        log_sum[query_rows], mean[query_rows] = finish(state, points.dtype)
     return log_sum, mean

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..backend import chunk_rows, get_namespace
 from .api import Reduction, _validate
+from .online import finish, online_update
 
 
 def pairwise_reduction(queries, points, block, values=None, log_weights=None, exclude_self=False,
@@ -76,14 +77,9 @@ def pairwise_reduction(queries, points, block, values=None, log_weights=None, ex
         if exclude_self:
             local = xp.arange(b)
             log_kernel[local, rows.start + local] = -np.inf
-        row_max = xp.max(log_kernel, axis=1)
-        row_max = xp.where(xp.isfinite(row_max), row_max, 0.0)
-        weights = xp.exp(log_kernel - row_max[:, None])
-        total = xp.sum(weights, axis=1)
-        with np.errstate(divide="ignore"):
-            log_sum[rows] = row_max + xp.log(total)
-        weights /= xp.where(total > 0, total, 1.0)[:, None]
-        part = _weighted_mean(weights, coefficients, values, points, xp, b, n)
+        state = online_update(None, log_kernel,
+                              lambda weights: _weighted_mean(weights, coefficients, values, points, xp, b, n))
+        log_sum[rows], part = finish(state, points.dtype)
         if mean is None:
             mean = xp.empty((m,) + part.shape[1:], dtype=points.dtype)
         mean[rows] = part

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy.special import logsumexp
 
-from opdiff.reductions import available_backends, gaussian_reduction
+from opdiff.reductions import SquaredDistance, available_backends, gaussian_reduction
 from opdiff.reductions import _cupy, _numba
 
 HAS_KEOPS = importlib.util.find_spec("pykeops") is not None
@@ -165,7 +165,7 @@ def test_cupy_array_generic_path_runs_on_numpy():
     queries, points = rng.normal(size=(9, 20)), rng.normal(size=(31, 20))
     log_weights = rng.normal(size=31)
     log_weights[4] = -np.inf
-    result = _cupy.gaussian_reduction(queries, points, None, log_weights)
+    result = _cupy.reduce(SquaredDistance(), queries, points, None, log_weights, False)
     assert_matches(result, reference(queries, points, None, log_weights), np.float64, 1 + np.ptp(points))
 
 
