@@ -149,3 +149,109 @@ def test_bad_parameters():
         VPSDE().transition(0.2, 0.5)
     with pytest.raises(ValueError, match=r"t: expected times in \(0.0, 1.0\]"):
         VPSDE().check_time(1.5)
+
+
+# ---------------------------------------------------------------------------------------------- stable forms
+LONG = {
+    "ou_T400": (lambda: OrnsteinUhlenbeck(T=400.0), lambda t: np.exp(-t), lambda t: 1.0 - np.exp(-2.0 * t)),
+    "ou_theta10_T50": (lambda: OrnsteinUhlenbeck(theta=10.0, T=50.0), lambda t: np.exp(-10 * t),
+                       lambda t: 1.0 - np.exp(-20.0 * t)),
+    "vp_T10": (lambda: VPSDE(T=10.0), lambda t: np.exp(-0.5 * (0.1 * t + 9.95 * t**2)),
+               lambda t: 1.0 - np.exp(-(0.1 * t + 9.95 * t**2))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LONG))
+def test_long_horizons_are_finite_and_exact(name):
+    """OU T=400, OU theta=10 T=50, VP T=10: Phi underflows to 0 and Sigma reaches 1, never 0 * inf = NaN.
+
+    The closed forms exp(-theta t) and 1 - exp(-2 theta t) are evaluated directly in the test; they
+    agree with the expm1 forms to rounding (rtol 1e-12: the expm1 form is the more accurate one).
+    """
+    factory, scale, variance = LONG[name]
+    process = factory()
+    for t in (1e-3, 0.5, 0.5 * process.t_max, process.t_max):
+        Phi, Sigma = process.transition(t)
+        np.testing.assert_allclose(Phi.c, scale(t), rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(Sigma.c, variance(t), rtol=1e-12)
+        assert np.isfinite(float(process.diffusion(t).c)) and float(process.diffusion(t).c) > 0
+    x = process.sample(np.full((3, 2), 5.0), process.t_max, rng=0)
+    assert np.all(np.isfinite(x))
+    np.testing.assert_allclose(process.transition_score(x, np.zeros((3, 2)), process.t_max), -x, rtol=1e-12)
+    # the composition law survives the underflow: Sigma(T, 0) = Phi(T, s)^2 Sigma(s, 0) + Sigma(T, s)
+    s = 0.5 * process.t_max
+    Phi_ts, Sigma_ts = process.transition(process.t_max, s)
+    total = float(Phi_ts.c) ** 2 * float(process.transition(s)[1].c) + float(Sigma_ts.c)
+    np.testing.assert_allclose(total, float(process.transition(process.t_max)[1].c), rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tiny_times_keep_a_positive_variance(name):
+    """At t = 1e-18 the variance is positive and equals its first-order Taylor term ``g(0)^2 t``
+    (``d Sigma / dt = g^2`` at 0; the relative error is O(t) = 1e-18, the bound 1e-6 leaves room for
+    the rounding of ``g(0)``); the EDM schedule ``sigma(t) = t`` has ``g(0) = 0`` and ``Sigma = t^2``."""
+    process = PROCESSES[name]()
+    t = 1e-18
+    Sigma = float(process.transition(t)[1].c)
+    assert Sigma > 0
+    if name == "ve_edm":  # sigma(t) = t: Sigma = t^2, g(0) = 0
+        np.testing.assert_allclose(Sigma, t * t, rtol=1e-12)
+    else:
+        g2 = float(process.diffusion(0.0).c) ** 2
+        np.testing.assert_allclose(Sigma, g2 * t, rtol=1e-6)
+    assert np.all(np.isfinite(process.sample(np.zeros((2, 3)), t, rng=0)))
+    assert np.all(np.isfinite(process.transition_score(np.zeros((2, 3)), np.zeros((2, 3)), t)))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_time_at_noise_level_inverts_noise_level_down_to_1e_8(name):
+    """Round trip over sigma in [1e-8, 10] (inside the range) to 1e-9 relative: the expm1 / rationalised
+    inverses lose no digits at small sigma (the cosine schedule was 49% off at 1e-8)."""
+    process = PROCESSES[name]()
+    sigma = np.geomspace(1e-8, 10.0, 25)
+    t = process.time_at_noise_level(sigma)
+    inside = (t > 0) & (t <= process.t_max)
+    assert inside[:5].all()
+    np.testing.assert_allclose(process.noise_level(t[inside]), sigma[inside], rtol=1e-9)
+
+
+def test_cosine_noise_level_at_small_times_against_its_taylor_form():
+    """VP cosine: 1 / alpha_bar - 1 = 2 tan(a0) d + O(d^2) with d = pi t / (2 (1 + s)), a0 = pi s / (2 (1 + s)),
+    so sigma(t)^2 = 2 tan(a0) d to relative O(d) (< 1e-9 for t <= 1e-10): an independent route to both
+    the forward map and its inverse."""
+    process = VPSDE(schedule="cosine")
+    s = process.COSINE_OFFSET
+    a0 = 0.5 * np.pi * s / (1.0 + s)
+    t = np.geomspace(1e-16, 1e-10, 7)
+    taylor = np.sqrt(2.0 * np.tan(a0) * 0.5 * np.pi * t / (1.0 + s))
+    np.testing.assert_allclose(process.noise_level(t), taylor, rtol=1e-8)
+    np.testing.assert_allclose(process.time_at_noise_level(taylor), t, rtol=1e-8)
+
+
+def test_priors_draw_given_the_dimension_and_say_so_otherwise():
+    """One prior signature, sample(n, dim=None, rng=None): bound by prior(dim=...) or given per call."""
+    with pytest.raises(ValueError, match="^dim:"):
+        VPSDE().prior().sample(500, rng=1)
+    bound = VPSDE().prior(dim=2)
+    x = bound.sample(500, rng=1)
+    assert x.shape == (500, 2) and repr(bound) == "GaussianPrior(N(0, Scalar(1.0)), dim=2)"
+    np.testing.assert_array_equal(x, VPSDE().prior().sample(500, 2, rng=1))
+    # the sample variance of N(0, 1) within 5 standard errors
+    assert abs(x.var() - 1.0) < 5 * np.sqrt(2 / x.size)
+    with pytest.raises(ValueError, match="^dim:"):
+        bound.sample(3, 4, rng=0)
+    with pytest.raises(ValueError, match="^x:"):
+        bound.log_density(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="^dim:"):
+        VPSDE().prior(dim=0)
+
+
+def test_process_reprs_round_trip():
+    for process in (BrownianMotion(sigma=1.3, T=2.0), OrnsteinUhlenbeck(T=400.0), VESDE(sigma_max=20.0),
+                    VESDE.edm(sigma_max=80.0), VPSDE(beta_max=10.0), VPSDE(schedule="cosine", T=0.9)):
+        text = repr(process)
+        rebuilt = eval(text, {"BrownianMotion": BrownianMotion, "OrnsteinUhlenbeck": OrnsteinUhlenbeck,
+                              "VESDE": VESDE, "VPSDE": VPSDE})
+        assert repr(rebuilt) == text and len(text) < 80
+        np.testing.assert_array_equal(rebuilt.transition(0.5 * process.t_max)[1].c,
+                                      process.transition(0.5 * process.t_max)[1].c)
