@@ -297,10 +297,25 @@ class OISM(ParamsMixin):
         """
         if not hasattr(self.process, "transition") or getattr(self.process, "is_manifold", False):
             raise ValueError(f"process: denoise needs a Gaussian transition, got {type(self.process).__name__}")
-        score = self.score(x, t)
-        t_arr = check_time(t, "t", 0.0, self.t_max_, n=score.shape[0])
+        b = self.basis
+        check_fitted(self, "moment_means_")
+        x = b.check_points(x)
+        dtype, x = x.dtype, np.asarray(x, dtype=np.float64)  # Phi^{-1} may exceed float32's range
+        residual = self._evaluate(x, t, lambda xs, a: b.gradient_combination(xs, a), (b.dim,))
+        t_arr = check_time(t, "t", 0.0, self.t_max_, n=x.shape[0])
         Phi, Sigma = self.process.transition(t_arr)
-        return Phi.solve(np.asarray(x, dtype=score.dtype) + Sigma.apply(score))
+        if getattr(self.process, "variance_preserving", False):
+            # OU with its N(0, I) invariant law: x + Sigma grad log mu = (1 - Sigma) x = Phi^2 x, without the
+            # cancellation of 1 - Sigma at long horizons
+            base = Phi.apply(x)
+        else:
+            base = Phi.solve(x + Sigma.apply(b.invariant_score(x)))
+        with np.errstate(over="ignore"):
+            out = base + Phi.solve(Sigma.apply(residual))
+        if not np.all(np.isfinite(out)):
+            raise FloatingPointError(f"OISM.denoise: the posterior mean overflows at t={t} (Phi^-1 Sigma grows "
+                                     "like exp(t) while the spectral coefficients underflow)")
+        return out.astype(dtype, copy=False)
 
     def velocity(self, x, t):
         """Probability-flow velocity ``c (g - s_t) = -c sum_a alpha_a grad phi_a`` (forward time)."""
@@ -467,44 +482,141 @@ def james_stein(means, variances, n_samples, constant):
     return out, factor
 
 
-class ResidualScore:
-    """A score ``s = OISM score + learned correction`` (the residual model of the neural issue).
+class ResidualScore(ParamsMixin):
+    """A residual score model ``s = base + correction`` ("OISM (L) + NN" of arXiv 2406.09084).
 
     Parameters
     ----------
-    oism : OISM
-        Fitted spectral estimator.
-    model : callable or object
-        ``model(x, t) -> (n, d)`` or an object with ``score(x, t)`` or ``predict(x, t)``: the correction.
+    base : fitted OISM, object with ``score(x, t)``, or callable ``base(x, t)``
+        The score the correction is added to.
+    model : estimator, callable or object
+        Trainable: an estimator with ``fit`` and a ``base`` parameter (e.g.
+        ``opdiff.neural.NeuralScoreModel(process, ...)``); :meth:`fit` trains a copy of it with
+        ``base=base`` by DSM on the residual target ``s_target - base``. Fixed: a callable
+        ``model(x, t)`` or an object with ``score(x, t)`` / ``predict(x, t)``, used as the correction as
+        it is (no fit needed).
+
+    Attributes
+    ----------
+    model_ : estimator
+        The trained copy of ``model`` (trainable models, after :meth:`fit`).
     """
 
-    def __init__(self, oism, model):
-        check_fitted(oism, "moment_means_")
-        if not (callable(model) or hasattr(model, "score") or hasattr(model, "predict")):
-            raise TypeError(f"model: expected a callable or an object with score/predict, got {type(model).__name__}")
-        self.oism = oism
+    def __init__(self, base, model):
+        self.base = base
         self.model = model
 
-    def correction(self, x, t):
-        """The learned part ``(n, d)``."""
+    def _base_score(self):
+        if callable(getattr(self.base, "score", None)):
+            if hasattr(self.base, "moment_means_"):
+                check_fitted(self.base, "moment_means_")
+            return self.base.score
+        if callable(self.base):
+            return self.base
+        raise TypeError(f"base: expected a fitted OISM, an object with score(x, t) or a callable, "
+                        f"got {type(self.base).__name__}")
+
+    def _fixed_correction(self):
         for name in ("score", "predict"):
-            if hasattr(self.model, name) and callable(getattr(self.model, name)):
-                return getattr(self.model, name)(x, t)
-        return self.model(x, t)
+            if callable(getattr(self.model, name, None)):
+                return getattr(self.model, name)
+        if callable(self.model):
+            return self.model
+        raise TypeError(f"model: expected an estimator with fit and a base parameter, a callable or an object "
+                        f"with score/predict, got {type(self.model).__name__}")
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Train a copy of ``model`` with ``base=self.base`` on ``X`` (DSM on the residual target).
+
+        Parameters
+        ----------
+        X : (n, d) array (or what ``model.fit`` takes)
+        y : None
+            Ignored (scikit-learn convention).
+        sample_weight : (n,) array, optional
+            Passed to ``model.fit``.
+
+        Returns
+        -------
+        self
+        """
+        self._base_score()
+        if not (callable(getattr(self.model, "fit", None)) and callable(getattr(self.model, "get_params", None))
+                and "base" in self.model.get_params(deep=False)):
+            raise TypeError(f"model: fit needs an estimator with fit and a base parameter (e.g. NeuralScoreModel), "
+                            f"got {type(self.model).__name__}")
+        params = self.model.get_params(deep=False)
+        params["base"] = self.base
+        self.model_ = type(self.model)(**params).fit(X, sample_weight=sample_weight)
+        return self
+
+    def correction(self, x, t):
+        """The learned part ``(n, d)``: the trained network after :meth:`fit`, else the fixed ``model``.
+
+        Parameters
+        ----------
+        x : (n, d) array
+        t : float or (n,) array
+
+        Returns
+        -------
+        (n, d) array
+        """
+        if getattr(self, "model_", None) is not None:
+            return self.model_.correction(x, t)
+        return self._fixed_correction()(x, t)
 
     def score(self, x, t):
-        """``oism.score(x, t) + correction(x, t)``; ``(n, d)``."""
-        return self.oism.score(x, t) + self.correction(x, t)
+        """``base.score(x, t) + correction(x, t)``; ``(n, d)``.
+
+        Parameters
+        ----------
+        x : (n, d) array
+        t : float or (n,) array
+
+        Returns
+        -------
+        (n, d) array
+        """
+        return self._base_score()(x, t) + self.correction(x, t)
 
     def divergence(self, x, t):
-        """``oism.divergence + model.divergence`` (needs a model with ``divergence(x, t)``); ``(n,)``."""
+        """``base.divergence + correction's divergence``; ``(n,)``.
+
+        The correction's divergence is the trained model's exact one after :meth:`fit` (its total divergence
+        minus the base's), else ``model.divergence(x, t)``.
+
+        Parameters
+        ----------
+        x : (n, d) array
+        t : float or (n,) array
+
+        Returns
+        -------
+        (n,) array
+        """
+        if not callable(getattr(self.base, "divergence", None)):
+            raise ValueError("base: the base score has no divergence(x, t)")
+        if getattr(self, "model_", None) is not None:
+            return self.model_.divergence(x, t)
         if not callable(getattr(self.model, "divergence", None)):
             raise ValueError("model: the correction has no divergence(x, t); use a Hutchinson ISM instead")
-        return self.oism.divergence(x, t) + self.model.divergence(x, t)
+        return self.base.divergence(x, t) + self.model.divergence(x, t)
 
     def residual_target(self, x, t, target):
-        """What the correction should regress onto: ``target - oism.score(x, t)``; ``(n, d)``."""
-        return np.asarray(target) - self.oism.score(x, t)
+        """What the correction should regress onto: ``target - base.score(x, t)``; ``(n, d)``.
+
+        Parameters
+        ----------
+        x : (n, d) array
+        t : float or (n,) array
+        target : (n, d) array
+
+        Returns
+        -------
+        (n, d) array
+        """
+        return np.asarray(target) - self._base_score()(x, t)
 
     def __call__(self, x, t):
         return self.score(x, t)

@@ -134,6 +134,11 @@ class NeuralScoreModel(ParamsMixin):
         Number of distinct training times per batch (rows share them in groups). Default: one time per
         row, except on ``S^n`` (``n >= 2``), whose exact heat-kernel sampler builds one table per
         distinct time: 8 per batch there.
+    time_sampling : {"auto", "uniform", "log_uniform"}
+        Law of the training times on ``[t_min, T]``: uniform, or uniform in ``log t``. ``"auto"``: uniform
+        for Gaussian processes, log-uniform for manifold Brownian motion (whose default horizon runs
+        until the slowest mode has decayed by 1e-3, so that uniform times would mostly fall where the
+        law is already nearly uniform).
 
     Attributes
     ----------
@@ -156,7 +161,7 @@ class NeuralScoreModel(ParamsMixin):
     def __init__(self, process, hidden=(128, 128), n_steps=2000, batch_size=256, lr=2e-3, t_min=1e-3,
                  rng=None, progress=False, architecture="mlp", base=None, pretrain=None, pretrain_steps=0,
                  ema_decay=0.999, validation_fraction=0.0, validation_every=100, checkpoint=None,
-                 checkpoint_every=None, resume=True, time_groups=None):
+                 checkpoint_every=None, resume=True, time_groups=None, time_sampling="auto"):
         self.process = process
         self.hidden = hidden
         self.n_steps = n_steps
@@ -176,6 +181,7 @@ class NeuralScoreModel(ParamsMixin):
         self.checkpoint_every = checkpoint_every
         self.resume = resume
         self.time_groups = time_groups
+        self.time_sampling = time_sampling
 
     # -- settings ---------------------------------------------------------------------------------
     def _settings(self):
@@ -207,6 +213,9 @@ class NeuralScoreModel(ParamsMixin):
         if groups is None and form.is_manifold and form.spherical and form.manifold.dim >= 2:
             groups = 8
         groups = None if groups is None else check_count(groups, "time_groups")
+        sampling = check_choice(self.time_sampling, "time_sampling", ("auto", "uniform", "log_uniform"))
+        if sampling == "auto":
+            sampling = "log_uniform" if form.is_manifold else "uniform"
         if not isinstance(self.architecture, str):
             for method in ("forward", "backward", "parameters", "gradients"):
                 if not callable(getattr(self.architecture, method, None)):
@@ -217,7 +226,7 @@ class NeuralScoreModel(ParamsMixin):
         return {"form": form, "hidden": hidden, "n_steps": n_steps, "batch_size": batch_size, "lr": lr,
                 "t_min": t_min, "pretrain_steps": pretrain_steps, "ema_decay": ema or None,
                 "validation_fraction": fraction, "validation_every": every, "checkpoint_every": checkpoint_every,
-                "time_groups": groups, "base": as_score_function(self.base, "base"),
+                "time_groups": groups, "time_sampling": sampling, "base": as_score_function(self.base, "base"),
                 "pretrain": as_score_function(self.pretrain, "pretrain")}
 
     def _fingerprint(self, settings, X, image_shape):
@@ -226,7 +235,8 @@ class NeuralScoreModel(ParamsMixin):
                        "batch_size": settings["batch_size"], "lr": settings["lr"], "t_min": settings["t_min"],
                        "pretrain_steps": settings["pretrain_steps"], "ema_decay": settings["ema_decay"],
                        "validation_fraction": settings["validation_fraction"],
-                       "time_groups": settings["time_groups"], "base": type(self.base).__name__,
+                       "time_groups": settings["time_groups"], "time_sampling": settings["time_sampling"],
+                       "base": type(self.base).__name__,
                        "pretrain": type(self.pretrain).__name__, "data_shape": list(X.shape),
                        "image_shape": None if image_shape is None else list(image_shape), "dtype": str(X.dtype),
                        "data_crc32": data_checksum(X)}
@@ -262,11 +272,15 @@ class NeuralScoreModel(ParamsMixin):
         return (out.reshape(z.shape), out.shape) if with_shape else out.reshape(z.shape)
 
     def _draw_times(self, settings, rng, m):
-        low, high = settings["t_min"], self.process.t_max
+        low, high = settings["t_min"], float(self.process.t_max)
         groups = settings["time_groups"]
-        if groups is None or groups >= m:
-            return rng.uniform(low, high, size=m)
-        return np.repeat(rng.uniform(low, high, size=groups), -(-m // groups))[:m]
+        k = m if groups is None or groups >= m else groups
+        if settings["time_sampling"] == "log_uniform":
+            t = np.exp(rng.uniform(math.log(low), math.log(high), size=k))
+            t = np.minimum(t, high)  # exp(log T) may round above T
+        else:
+            t = rng.uniform(low, high, size=k)
+        return t if k == m else np.repeat(t, -(-m // k))[:m]
 
     def _targets(self, settings, x0, t, rng, pretraining=False):
         """States and network targets for data ``x0`` at times ``t``: DSM, or the pre-training score."""

@@ -280,7 +280,7 @@ def test_residual_score():
     np.testing.assert_allclose(residual.score(x, 0.2), oism.score(x, 0.2) + 0.5 * x)
     np.testing.assert_allclose(residual.residual_target(x, 0.2, np.zeros_like(x)), -oism.score(x, 0.2))
     with pytest.raises(TypeError, match="model"):
-        ResidualScore(oism, 3)
+        ResidualScore(oism, 3).score(x, 0.2)  # validated where used: __init__ only stores
     with pytest.raises(ValueError, match="divergence"):
         residual.divergence(x, 0.2)
 
