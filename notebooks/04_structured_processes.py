@@ -129,7 +129,7 @@ print("median distance to the nearest training point:", np.median(np.abs(out - d
 # ## 5. Stationary linear SDEs and their likelihood bounds
 #
 # The stationarity residual is zero to round-off; the prior mismatch $KL(q_T(\cdot|x) \| \pi)$ at an extreme
-# logit pixel $x = 2.94$ shows that ALDA has not mixed by $T = 1$ (notes, A.6). With the exact score of Gaussian
+# logit pixel $x = 2.94$ shows that ALDA has not mixed by $T = 1$. With the exact score of Gaussian
 # data, the ELBO must equal $-H(x) - KL(q_T \| \pi)$ up to $O(\varepsilon)$.
 
 # %%

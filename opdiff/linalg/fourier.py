@@ -1,16 +1,16 @@
 """``FourierDiagonal``: stationary (circulant) covariances of images, diagonal in the 2-D Fourier basis.
 
 ``Sigma_w = F^{-1} diag(lam) F`` per channel (``I_C (x) Sigma_w``), ``F`` the unitary 2-D DFT, acting on
-flattened images ``(n, C*H*W)`` through real FFTs (notes/sagd_gfdm.md A.2, A.8). Formulas from the notes
+flattened images ``(n, C*H*W)`` through real FFTs. Formulas of SAGD (arXiv 2510.09660)
 (four):
 
-1. ``Sigma_w = T_w T_w^*`` with ``T_w = F^{-1} diag(w) F``, eigenvalues ``lam = |w|^2`` (A.2);
+1. ``Sigma_w = T_w T_w^*`` with ``T_w = F^{-1} diag(w) F``, eigenvalues ``lam = |w|^2``;
 2. realness: a real operator needs ``lam(k) = lam(-k)``; a user array is symmetrised,
-   ``lam_s(k) = (lam(k) + lam(-k)) / 2`` (A.2);
+   ``lam_s(k) = (lam(k) + lam(-k)) / 2``;
 3. weight families on the ``np.fft.fftfreq`` grid, ``r = sqrt(f_x^2 + f_y^2)`` in cycles per pixel:
    power law ``w = (r + eps_dc)^alpha``, band pass ``w = 1{a <= r <= b}``, two-band mixture
-   ``lam = g_l^2 1_[a_l, b_l] + g_h^2 1_[a_h, b_h]`` (A.3);
-4. deterministic trace normalisation ``tr(Sigma_w) / (H W) = mean(lam) = 1`` (A.3, open question D.1),
+   ``lam = g_l^2 1_[a_l, b_l] + g_h^2 1_[a_h, b_h]``;
+4. deterministic trace normalisation ``tr(Sigma_w) / (H W) = mean(lam) = 1`` (a choice the paper leaves open),
    instead of the paper's random per-sample std normalisation.
 
 Zero eigenvalues (an omitted band) get pseudo-inverse semantics: :meth:`FourierDiagonal.solve` is the

@@ -7,7 +7,7 @@ Convention (the one of :mod:`opdiff.processes.base`): for ``dX = b(X, t) dt + G(
                                                               = 1/2 grad f . a grad g.
 
 (Brownian motion ``dX = dW``: ``L = 1/2 Laplacian`` and ``Gamma(f, g) = 1/2 grad f . grad g``; the
-"convention A" of the notes, ``dX = b dt + sqrt(2) dW``, is ``a = 2 I`` here.)
+other common convention, ``dX = b dt + sqrt(2) dW``, is ``a = 2 I`` here.)
 
 Test functions carry their value, gradient and Hessian (:class:`Polynomial`, :class:`Quadratic`,
 :class:`Exponential`, :class:`PlaneWave`, :class:`GaussianBump`), so ``L_t f`` is exact; they also

@@ -1,11 +1,11 @@
 """Generative fractional diffusion (GFDM): a diffusion driven by Markov-approximate fractional BM.
 
-Formulas from notes/sagd_gfdm.md, Part B (eight):
+Formulas of GFDM (arXiv 2310.17638), eight:
 
-1. MA-fBM (B.1): ``Bhat_t = sum_k omega_k Y^k_t``, ``dY^k = -gamma_k Y^k dt + dB`` (one shared ``B``);
+1. MA-fBM: ``Bhat_t = sum_k omega_k Y^k_t``, ``dY^k = -gamma_k Y^k dt + dB`` (one shared ``B``);
    type II starts at ``Y_0 = 0``, type I at the stationary law and uses ``Y_t - Y_0``.
-2. speeds (B.1): ``gamma_k = r^{k - (K+1)/2}``, ``r = gamma_max^{2/(K-1)}`` (``gamma_1 = 1`` for ``K = 1``).
-3. optimal weights (B.1): ``A omega = b`` minimising ``E int_0^T (B^H_t - Bhat_t)^2 dt``, with
+2. speeds: ``gamma_k = r^{k - (K+1)/2}``, ``r = gamma_max^{2/(K-1)}`` (``gamma_1 = 1`` for ``K = 1``).
+3. optimal weights: ``A omega = b`` minimising ``E int_0^T (B^H_t - Bhat_t)^2 dt``, with
    type II ``A_ij = (T - (1 - e^{-g T})/g)/g`` (``g = gamma_i + gamma_j``),
    ``b_k = T gamma^{-a} P(a, gamma T) - a gamma^{-(a+1)} P(a+1, gamma T)`` (``a = H + 1/2``,
    ``P`` the regularised lower incomplete gamma), ``c = T^{2H+1} / (2H (2H+1) Gamma(a)^2)``;
@@ -14,18 +14,18 @@ Formulas from notes/sagd_gfdm.md, Part B (eight):
    (re-derived here; ``e^x Q(a, x) = U(1 - a, 1 - a, x) / Gamma(a)`` with Tricomi's ``U``, stable for large
    ``x``), ``c = V_H T^{2H+1}/(2H+1)`` with ``V_H = 1/(Gamma(2H+1) sin(pi H))``.
    Relative error ``1 - b^T omega / c``.
-4. forward SDE (B.2): ``dX = mu(t) X dt + g(t) dBhat``; FVP ``mu = -beta/2``, ``g = sqrt(beta)``,
+4. forward SDE: ``dX = mu(t) X dt + g(t) dBhat``; FVP ``mu = -beta/2``, ``g = sqrt(beta)``,
    ``beta`` linear from ``beta_min`` to ``beta_max``; FVE ``mu = 0``, ``g = a r^t``, ``r = sigma_max/sigma_min``,
    ``a = sigma_min sqrt(2 log r)`` (no ``sigma_min^2`` offset: the exact perturbation variance).
-5. augmented linear state (B.2) ``z = (x, y_1..y_K)``:
+5. augmented linear state ``z = (x, y_1..y_K)``:
    ``F(t) = [[mu, -g omega_1 gamma_1, ..., -g omega_K gamma_K], [0, -diag(gamma)]]``,
    ``G(t) = (g sum_k omega_k, 1, ..., 1)^T`` (rank-one ``G G^T``, one Brownian motion per coordinate).
-6. transition (B.3): ``dPhi/dt = F Phi``, ``dQ/dt = F Q + Q F^T + G G^T``, ``Q(s, s) = 0``, with closed forms
+6. transition: ``dPhi/dt = F Phi``, ``dQ/dt = F Q + Q F^T + G G^T``, ``Q(s, s) = 0``, with closed forms
    ``Phi_xx = c(t)/c(s)``, ``Phi_{y_k y_k} = e^{-gamma_k (t-s)}``,
    ``Q_{y_k y_l} = (1 - e^{-(gamma_k+gamma_l)(t-s)})/(gamma_k+gamma_l)``; the remaining blocks
    (``Phi_{x y}``, ``Q_xx``, ``Q_{x y}``) by the ODE in float64 (DOP853, rtol 1e-11, atol 1e-13).
-7. normalisation (B.2): FVP ``omega <- omega / sqrt(Var X_T)``, FVE ``omega <- sigma_max omega / sqrt(Var X_T)``.
-8. score (B.4): ``eta_t = Sigma_yy^{-1} Sigma_yx``, ``sigma~_t^2 = Sigma_xx - Sigma_xy eta_t``,
+7. normalisation: FVP ``omega <- omega / sqrt(Var X_T)``, FVE ``omega <- sigma_max omega / sqrt(Var X_T)``.
+8. score: ``eta_t = Sigma_yy^{-1} Sigma_yx``, ``sigma~_t^2 = Sigma_xx - Sigma_xy eta_t``,
    ``u = x - eta_t^T y``; ``grad_x log p_t = s_u`` (the only unknown, ``grad_u log q_t(u)``) and
    ``grad_{y_k} log p_t = -eta_{t,k} s_u - [Sigma_yy^{-1} y]_k``.
 """

@@ -1,16 +1,16 @@
 """Stationary linear SDEs with auxiliary variables: VP, CLD, ALDA, MALDA and learned (Q, D).
 
-The "complete recipe" parameterisation (notes/mdm_geometry.md A.3, A.6) of every linear SDE whose
+The "complete recipe" parameterisation (MDM, arXiv 2302.07261) of every linear SDE whose
 stationary law is ``N(0, Sigma_inf (x) I_d)``::
 
     dz = -beta(t) (Q + D) Sigma_inf^{-1} z dt + sqrt(2 beta(t) D) dW,     Q = -Q^T,  D >= 0,
 
 on the state ``z = (x, v_1, ..., v_{K-1})`` stored flat as ``(n, K d)`` (blocks one after the other).
-Formulas taken from the notes (three):
+Formulas (three):
 
-1. drift ``F0 = -(Q + D) Sigma_inf^{-1}``, diffusion ``G0 G0^T = 2 D`` (A.3);
-2. stationarity ``F0 Sigma_inf + Sigma_inf F0^T + 2 D = -(Q + Q^T) = 0`` (A.3);
-3. the hybrid start ``Sigma_0 = blockdiag(0, initial_aux_var I)`` (A.4): conditioning on the data
+1. drift ``F0 = -(Q + D) Sigma_inf^{-1}``, diffusion ``G0 G0^T = 2 D``;
+2. stationarity ``F0 Sigma_inf + Sigma_inf F0^T + 2 D = -(Q + Q^T) = 0``;
+3. the hybrid start ``Sigma_0 = blockdiag(0, initial_aux_var I)``: conditioning on the data
    ``x`` alone, ``z_t | x ~ N(Phi [x, 0], Phi Sigma_0 Phi^T + Sigma(t, 0))``.
 
 Transitions: ``Phi = expm(tau F0)`` with ``tau = int_s^t beta`` and, because the process is
