@@ -1,18 +1,18 @@
 """Spectrally anisotropic Gaussian diffusion (SAGD): a scalar schedule with Fourier-diagonal noise.
 
-Formulas from notes/sagd_gfdm.md, Part A (five):
+Formulas of SAGD (arXiv 2510.09660), five:
 
-1. forward SDE (A.1): ``dx = f(t) x dt + g(t) Sigma_w^{1/2} dW`` for any scalar schedule (VP by default:
+1. forward SDE: ``dx = f(t) x dt + g(t) Sigma_w^{1/2} dW`` for any scalar schedule (VP by default:
    ``f = -beta/2``, ``g = sqrt(beta)``);
-2. transition (A.1): ``x_t | x_s ~ N(a_t/a_s x_s, a_t^2 (s_t^2 - s_s^2) Sigma_w)`` with the schedule's
+2. transition: ``x_t | x_s ~ N(a_t/a_s x_s, a_t^2 (s_t^2 - s_s^2) Sigma_w)`` with the schedule's
    scale ``a`` and noise level ``s`` (VP: ``N(sqrt(abar) x_0, (1 - abar) Sigma_w)``);
-3. conditional score (A.4, Eq. 23) ``-Sigma_w^+ (x_t - a_t x_0) / sigma_t^2`` with the pseudo-inverse
-   (A.4, rank-deficient case): no score, and no content, in an omitted band;
-4. Tweedie / eps form (A.4): with ``x~ = x / a = x_0 + s eps``, ``x0_hat = x~ + s^2 Sigma_w grad_{x~} log p``,
+3. conditional score (Eq. 23) ``-Sigma_w^+ (x_t - a_t x_0) / sigma_t^2`` with the pseudo-inverse
+   (rank-deficient case): no score, and no content, in an omitted band;
+4. Tweedie / eps form: with ``x~ = x / a = x_0 + s eps``, ``x0_hat = x~ + s^2 Sigma_w grad_{x~} log p``,
    ``eps_hat = (x~ - x0_hat) / s``;
-5. DDIM (A.5) in that VE form: ``x~' = x0_hat + sqrt(s'^2 - sig^2) eps_hat + sig Sigma_w^{1/2} xi``,
+5. DDIM in that VE form: ``x~' = x0_hat + sqrt(s'^2 - sig^2) eps_hat + sig Sigma_w^{1/2} xi``,
    ``sig = eta s' sqrt(1 - s'^2/s^2)`` (``eta = 0`` deterministic, ``eta = 1`` ancestral DDPM with shaped
-   noise), started from the prior ``N(0, a_T^2 s_T^2 Sigma_w)`` (A.5: essential for selective omission).
+   noise), started from the prior ``N(0, a_T^2 s_T^2 Sigma_w)`` (essential for selective omission).
 
 Images ``(n, C, H, W)`` are flattened to ``(n, C*H*W)`` (C-order) for the process methods; the
 covariance ``Sigma_w`` is a :class:`opdiff.linalg.FourierDiagonal`.

@@ -48,7 +48,7 @@ __all__ = [
     "reference_solution",
 ]
 
-# Manifold samplers (opdiff/sampling/manifold.py, owned by another helper) are exported below:
+# Manifold samplers (opdiff/sampling/manifold.py) are exported below:
 # add `from .manifold import ...` lines here and extend __all__.
 from .manifold import sample_manifold_probability_flow, sample_manifold_reverse_sde, uniform_time_grid  # noqa: E402
 
