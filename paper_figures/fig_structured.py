@@ -18,7 +18,8 @@ import numpy as np  # noqa: E402
 from opdiff.datasets import load_digits_images, load_natural_patches  # noqa: E402
 from opdiff.datasets.images import DIGITS_LEVELS  # noqa: E402
 from opdiff.estimators import DiffusionKernelSmoother  # noqa: E402
-from opdiff.estimators.elbo import LogitTransform, bits_per_dim, dequantize, mean_elbo  # noqa: E402
+from opdiff.estimators.elbo import mean_elbo  # noqa: E402
+from opdiff.metrics.likelihood import LogitTransform, bits_per_dim, dequantize  # noqa: E402
 from opdiff.linalg.fourier import radial_frequency  # noqa: E402
 from opdiff.processes import FractionalDiffusion, SpectralAnisotropic, StationaryLinearSDE  # noqa: E402
 from paper_figures import check_size, save_figure  # noqa: E402

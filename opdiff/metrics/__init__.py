@@ -7,3 +7,5 @@ __all__ = ["mmd_squared", "median_bandwidth", "sliced_wasserstein", "fisher_dive
 from .frechet import (DigitsClassifier, frechet_digits_distance, frechet_distance, pixel_diversity,  # noqa: E402
                       vendi_score)
 __all__ += ["DigitsClassifier", "frechet_digits_distance", "frechet_distance", "pixel_diversity", "vendi_score"]
+from .likelihood import LogitTransform, bits_per_dim, dequantize  # noqa: E402
+__all__ += ["LogitTransform", "bits_per_dim", "dequantize"]

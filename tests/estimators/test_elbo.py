@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from opdiff.estimators.elbo import (LogitTransform, bits_per_dim, dequantize, dsm_elbo, exact_score_elbo,
-                                    fixed_score_elbo, gaussian_data_score, gaussian_entropy, learn_stationary_sde,
-                                    learned_prior_kl, mean_elbo, prior_kl, sample_times)
+from opdiff.estimators.elbo import (dsm_elbo, exact_score_elbo, fixed_score_elbo, gaussian_data_score,
+                                    gaussian_entropy, ism_elbo, learn_stationary_sde, learned_prior_kl, mean_elbo,
+                                    prior_kl, sample_times)
+from opdiff.estimators.learned_sde import dsm_elbo_with_gradients, learned_elbo_gradient
+from opdiff.metrics.likelihood import LogitTransform, bits_per_dim, dequantize
 from opdiff.linalg import Kron
 from opdiff.processes import StationaryLinearSDE
 
@@ -177,3 +179,133 @@ def test_bad_inputs():
         mean_elbo(process, np.zeros((4, 1)), lambda y, t: y, form="sliced")
     with pytest.raises(ValueError, match="x: expected values"):
         LogitTransform().forward(np.array([[1.5]]))
+
+
+def _tanh_noise_model(K, d, seed):
+    """A nonlinear noise model ``tanh(y W)`` with its exact vector-Jacobian product."""
+    W = 0.4 * np.random.default_rng(seed).standard_normal((K * d, K * d))
+    state = {}
+
+    def model(y, t):
+        state["h"] = np.tanh(y @ W + 0.1 * np.log(t)[:, None])
+        return state["h"]
+
+    def vjp(y, t, cotangent):
+        return ((1.0 - state["h"] ** 2) * cotangent) @ W.T
+
+    return model, vjp
+
+
+def test_elbo_with_gradients_values_equal_dsm_elbo():
+    """Same seed, same random numbers in the same order: the values are dsm_elbo's (n_times=1, no decoder)."""
+    process = StationaryLinearSDE.cld()
+    x = _data(50, seed=20)
+    score = gaussian_data_score(process, MEAN, VAR)
+    reference = dsm_elbo(process, x, score, rng=21, boundary=False)
+    result = dsm_elbo_with_gradients(process, x, lambda y, t: score(y, t), rng=21)
+    # two routes to Phi and Sigma (expm + hybrid identity vs the process's series at small t): ~1e-12 relative
+    np.testing.assert_allclose(result.values, reference, rtol=1e-8, atol=1e-8)
+    # noise form: model = L^T eps_hat with eps_hat = -L^T score gives the same values
+    noise = lambda y, t: -process.transition(t)[1].cholesky().transpose().apply(score(y, t))  # noqa: E731
+    np.testing.assert_allclose(dsm_elbo_with_gradients(process, x, noise, rng=21, output="noise").values,
+                               reference, rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("output", ["noise", "score"])
+def test_learned_elbo_gradient_matches_finite_differences(output):
+    """The reparameterised (Q, D) gradient of the Monte Carlo ELBO against central differences of the same
+    estimate (same seed: common random numbers), with a nonlinear model entering through its VJP."""
+    rng = np.random.default_rng(22)
+    G, B = rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
+    x = _data(40, seed=23)
+    model, vjp = _tanh_noise_model(2, 2, 24)
+
+    def mean_value(g, b):  # the value alone, on the process the parameterisation defines
+        Q, D = g - g.T, 1e-3 * np.eye(2) + 2.0 * b @ b.T / np.trace(b @ b.T)
+        return np.mean(dsm_elbo_with_gradients(StationaryLinearSDE(Q, D, np.eye(2)), x, model, rng=25,
+                                               output=output).values)
+
+    values, cotangent, grad_G, grad_B, process = learned_elbo_gradient(G, B, x, model, vjp, output=output,
+                                                                       noise_budget=2.0, rng=25)
+    fd_G, fd_B = _fd_gradient(mean_value, G, B, h=1e-5)
+    # central differences: O(h^2) = 1e-10 truncation, round-off ~1e-16 |value| / h ~ 1e-9 of values ~ 10
+    scale = np.max(np.abs(np.concatenate([fd_G.ravel(), fd_B.ravel()])))
+    np.testing.assert_allclose(grad_G, fd_G, rtol=1e-5, atol=1e-6 * scale)
+    np.testing.assert_allclose(grad_B, fd_B, rtol=1e-5, atol=1e-6 * scale)
+    # the output cotangent against central differences of the ELBO in the model output
+    shift = np.zeros_like(cotangent)
+    shift[3, 1] = 1e-6
+    plus, minus = (dsm_elbo_with_gradients(process, x, lambda y, t: model(y, t) + sign * shift, rng=25,
+                                           output=output).values[3] for sign in (1.0, -1.0))
+    np.testing.assert_allclose((plus - minus) / 2e-6, cotangent[3, 1], rtol=1e-5)
+    assert process.stationarity_residual() < 1e-13
+
+
+def _exact_gg_divergence(process, mean, data_var):
+    """``div_y(G G^T s)`` of the exact (linear) Gaussian-data score: ``-d beta tr(2 D C^{-1})``."""
+    def divergence(y, t):
+        Phi, Sigma = process.transition(t)
+        P = Phi.block
+        cov = Sigma.block + np.einsum("...i,...j->...ij", P[..., :, 0], P[..., :, 0]) * data_var
+        d = y.shape[1] // process.n_blocks
+        trace = np.einsum("ij,...ji->...", 2.0 * process.D, np.linalg.inv(cov))
+        return np.broadcast_to(-d * process.beta(t) * trace, (y.shape[0],))
+    return divergence
+
+
+def test_ism_elbo_divergence_is_of_gg_score():
+    """``divergence`` must return div(G G^T s): with it the ISM ELBO meets the exact-score identity; div(s) misses."""
+    process = StationaryLinearSDE.cld()
+    x = _data(2000, seed=26)
+    score = gaussian_data_score(process, MEAN, VAR)
+    expected = exact_score_elbo(process, MEAN, VAR)
+    right = mean_elbo(process, x, score, form="ism", rng=27, time_quadrature=16,
+                      divergence=_exact_gg_divergence(process, MEAN, VAR))
+    # 5 standard errors plus the O(eps) truncation/decoder gap of the identity test above
+    assert abs(right.estimate - expected) < 5 * right.standard_error + 0.05
+
+    def divergence_of_score(y, t):  # the wrong quantity: div s = -d tr(C^{-1})
+        Phi, Sigma = process.transition(t)
+        P = Phi.block
+        cov = Sigma.block + np.einsum("...i,...j->...ij", P[..., :, 0], P[..., :, 0]) * VAR
+        return np.broadcast_to(-2 * np.trace(np.linalg.inv(cov), axis1=-2, axis2=-1), (y.shape[0],))
+
+    wrong = mean_elbo(process, x, score, form="ism", rng=27, time_quadrature=16, divergence=divergence_of_score)
+    assert abs(wrong.estimate - expected) > 100 * right.standard_error + 1.0
+
+
+def test_fuzz_cases_raise_naming_the_argument():
+    process = StationaryLinearSDE.cld()
+    x = _data(4, seed=28)
+    with pytest.raises(ValueError, match="score: returned non-finite"):
+        dsm_elbo(process, x, lambda y, t: y * np.nan, rng=0)
+    with pytest.raises(ValueError, match="score: expected an output of shape"):
+        dsm_elbo(process, x, lambda y, t: y[:, :1], rng=0)
+    with pytest.raises(ValueError, match="n_times"):
+        dsm_elbo(process, x, lambda y, t: -y, n_times=0)
+    with pytest.raises(ValueError, match="n_probes"):
+        ism_elbo(process, x, lambda y, t: -y, n_probes=0)
+    with pytest.raises(ValueError, match="time_quadrature"):
+        dsm_elbo(process, x, lambda y, t: -y, time_quadrature=0)
+    with pytest.raises(ValueError, match="divergence"):
+        ism_elbo(process, x, lambda y, t: -y, divergence=lambda y, t: np.full(y.shape[0], np.nan))
+    with pytest.raises(TypeError, match="divergence"):
+        ism_elbo(process, x, lambda y, t: -y, divergence=3.0)
+    from opdiff.processes import VPSDE
+    with pytest.raises(TypeError, match="process"):
+        prior_kl(VPSDE(), 0)
+    with pytest.raises(ValueError, match="data_var"):
+        prior_kl(process, 0.0, data_var=-1.0)
+    with pytest.raises(TypeError, match="model_vjp"):
+        dsm_elbo_with_gradients(process, x, lambda y, t: -y, directions=[(np.zeros((2, 2)), np.eye(2))])
+    with pytest.raises(ValueError, match="output"):
+        dsm_elbo_with_gradients(process, x, lambda y, t: -y, output="denoiser")
+
+
+def test_logit_transform_keeps_float32():
+    x32 = np.random.default_rng(29).uniform(size=(4, 3)).astype(np.float32)
+    y, ldj = LogitTransform(0.05).forward(x32)
+    assert y.dtype == np.float32 and ldj.dtype == np.float32
+    y64, ldj64 = LogitTransform(0.05).forward(x32.astype(np.float64))
+    # float32 round-off of values of size ~3: a few 1e-7 relative
+    np.testing.assert_allclose(ldj, ldj64, rtol=1e-5)
