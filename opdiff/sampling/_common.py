@@ -1,8 +1,10 @@
 """Machinery shared by every solver: input checks, NFE counting, recording and progress bars."""
+import math
+
 import numpy as np
 
-from ..backend import check_points, get_namespace
-from .trajectory import Trajectory
+from ..backend import as_generator, check_points, get_namespace
+from .trajectory import RECORDABLE, Trajectory
 
 
 def check_sigmas(sigmas, name="sigmas"):
@@ -47,7 +49,8 @@ def check_start(x, name="x"):
 class CountedModel:
     """Wrap a model ``f(x, level) -> array like x`` to count calls and check every output.
 
-    A call on the whole batch counts as one function evaluation (NFE).
+    A call on the whole batch counts as one function evaluation (NFE). The output must have the
+    shape of the input ``x`` (so a masked sub-batch is accepted) and be finite.
     """
 
     def __init__(self, model, name, shape, dtype):
@@ -61,11 +64,20 @@ class CountedModel:
         self.nfe += 1
         xp = get_namespace(x)
         out = xp.asarray(out)
-        if tuple(out.shape) != self.shape:
-            raise ValueError(f"{self.name}: expected an output of shape {self.shape}, got {tuple(out.shape)}")
-        if not bool(xp.all(xp.isfinite(out))):
-            raise ValueError(f"{self.name}: returned non-finite values at level {float(level):.6g}")
+        if out.shape != x.shape:
+            raise ValueError(f"{self.name}: expected an output of shape {tuple(x.shape)}, got {tuple(out.shape)}")
+        check_output_finite(out, xp, self.name, level)
         return out.astype(self.dtype, copy=False)
+
+
+def check_output_finite(out, xp, name, level):
+    """Raise a ValueError naming ``name`` if ``out`` holds a NaN or an infinity.
+
+    One reduction instead of an elementwise mask: the sum of finite values is finite unless it
+    overflows, and only then is the exact (elementwise) check needed.
+    """
+    if not math.isfinite(float(xp.sum(out))) and not bool(xp.all(xp.isfinite(out))):
+        raise ValueError(f"{name}: returned non-finite values at level {float(level):.6g}")
 
 
 def steps(n_steps, progress, desc):
@@ -77,27 +89,111 @@ def steps(n_steps, progress, desc):
     return tqdm(range(n_steps), desc=desc, leave=False)
 
 
-class Recorder:
-    """Collect the sampling and denoising trajectories of a run and call the user callback."""
+def normal(rng, x):
+    """Standard normal noise shaped and typed like ``x`` (in its namespace)."""
+    xp = get_namespace(x)
+    return xp.asarray(rng.standard_normal(x.shape), dtype=x.dtype)
 
-    def __init__(self, x, callback):
+
+def noise_source(noise_sampler, rng):
+    """``noise(x, sigma, sigma_next)``: standard normal noise like ``x``, from ``noise_sampler`` or ``rng``.
+
+    ``noise_sampler(sigma, sigma_next) -> array`` is k-diffusion's convention (e.g. coloured noise).
+    """
+    if noise_sampler is None:
+        rng = as_generator(rng)
+        return lambda x, sigma, sigma_next: normal(rng, x)
+    if not callable(noise_sampler):
+        raise TypeError(f"noise_sampler: expected a callable noise_sampler(sigma, sigma_next), "
+                        f"got {type(noise_sampler).__name__}")
+
+    def draw(x, sigma, sigma_next):
+        xp = get_namespace(x)
+        z = xp.asarray(noise_sampler(sigma, sigma_next))
+        if z.shape != x.shape:
+            raise ValueError(f"noise_sampler: expected noise of shape {tuple(x.shape)}, got {tuple(z.shape)}")
+        check_output_finite(z, xp, "noise_sampler", sigma)
+        return z.astype(x.dtype, copy=False)
+
+    return draw
+
+
+def check_record(record, available=RECORDABLE):
+    """The trajectories to keep: ``False``/``None`` nothing, ``True`` all ``available``, or a name / tuple of names.
+
+    Returns
+    -------
+    tuple of str
+        A subset of ``available``.
+    """
+    if record is None or record is False:
+        return ()
+    if record is True:
+        return tuple(available)
+    names = (record,) if isinstance(record, str) else record
+    try:
+        names = tuple(names)
+    except TypeError:
+        raise TypeError(f"record: expected a bool, a name or a tuple of names from {RECORDABLE}, "
+                        f"got {type(record).__name__}") from None
+    for name in names:
+        if name not in RECORDABLE:
+            raise ValueError(f"record: expected names from {RECORDABLE}, got {name!r}")
+        if name not in available:
+            raise ValueError(f"record: this sampler has no {name} trajectory (it records {tuple(available)})")
+    return tuple(dict.fromkeys(names))
+
+
+class Recorder:
+    """Keep what a run was asked to keep and call the user callback (k-diffusion style).
+
+    Parameters
+    ----------
+    x : (n, *shape) array
+        The starting point.
+    n_steps : int
+        Number of steps of the run (the size of the recording buffers).
+    callback : callable or None
+        Called after every step with ``{"x", "i", "sigma", "sigma_hat", "denoised", "sigma_next", "x_next"}``:
+        ``x`` is the point where the step's denoiser was evaluated, at level ``sigma_hat`` (``sigma``
+        but for EDM churn), ``x_next`` the point reached at ``sigma_next``.
+    record : bool, str or tuple of str
+        As in :func:`check_record`.
+    available : tuple of str
+        The trajectories this sampler can produce.
+    """
+
+    def __init__(self, x, n_steps, callback, record, available=RECORDABLE):
         if callback is not None and not callable(callback):
             raise TypeError(f"callback: expected a callable or None, got {type(callback).__name__}")
-        self.samples, self.denoised, self.callback = [x], [], callback
+        names = check_record(record, available)
+        self.callback = callback
+        self.xp, self.n_steps = get_namespace(x), n_steps
+        self.samples = self.denoised = None
+        if "samples" in names:  # preallocated: one copy per step, no stacking at the end
+            self.samples = self.xp.empty((n_steps + 1,) + tuple(x.shape), dtype=x.dtype)
+            self.samples[0] = x
+        self.keep_denoised = "denoised" in names
+        #: Whether anyone will look at the denoised output (process-form samplers skip Tweedie otherwise).
+        self.wants_denoised = self.keep_denoised or callback is not None
 
-    def step(self, i, x_next, denoised, level, level_next):
-        """Record the end of step ``i``: the new point and the denoised output at its start."""
-        self.samples.append(x_next)
-        if denoised is not None:
-            self.denoised.append(denoised)
+    def step(self, i, x, x_next, denoised, sigma, sigma_next, sigma_hat=None):
+        """Record step ``i`` from ``x`` (denoised output ``denoised``) to ``x_next``."""
+        if self.samples is not None:
+            self.samples[i + 1] = x_next
+        if self.keep_denoised:
+            if self.denoised is None:  # allocated at the first step: the data block may be smaller than x
+                self.denoised = self.xp.empty((self.n_steps,) + tuple(denoised.shape), dtype=denoised.dtype)
+            self.denoised[i] = denoised
         if self.callback is not None:
-            self.callback({"i": i, "x": x_next, "denoised": denoised, "sigma": level, "sigma_next": level_next})
+            self.callback({"x": x, "i": i, "sigma": sigma, "sigma_hat": sigma if sigma_hat is None else sigma_hat,
+                           "denoised": denoised, "sigma_next": sigma_next, "x_next": x_next})
 
-    def result(self, method, nfe, sigmas=None, times=None, **extras):
-        """Build the :class:`Trajectory`."""
-        xp = get_namespace(self.samples[0])
-        denoised = xp.stack(self.denoised) if self.denoised else None
-        return Trajectory(xp.stack(self.samples), denoised, sigmas, times, int(nfe), method, extras)
+    def result(self, x, method, nfe, sigmas=None, times=None, **extras):
+        """Build the :class:`Trajectory` ending at ``x``."""
+        recorded = {name: value for name, value in (("samples", self.samples), ("denoised", self.denoised))
+                    if value is not None}
+        return Trajectory(x, int(nfe), method, sigmas, times, extras, recorded)
 
 
 def prepare(denoiser, x, sigmas, name="denoiser"):

@@ -1,12 +1,12 @@
-"""DPM-Solver-2 (single-step, intermediate point) and DPM-Solver++(2M) (multistep) in the VE form."""
+"""DPM-Solver-2 (single-step, intermediate point), DPM-Solver++(2M) and its SDE variant, in the VE form."""
 import math
 
-from ..backend import check_positive
-from ._common import Recorder, derivative, prepare, steps
+from ..backend import check_choice, check_positive
+from ._common import Recorder, derivative, noise_source, prepare, steps
 
 
-def sample_dpm_solver_2(denoiser, x, sigmas, *, r=0.5, rng=None, callback=None, progress=False):
-    """DPM-Solver-2 (Lu et al. 2022) in the VE noise-prediction form, generalised intermediate point.
+def sample_dpm_solver_2(denoiser, x, sigmas, *, r=0.5, rng=None, callback=None, progress=False, record=False):
+    """DPM-Solver-2 (Lu et al. 2022, arXiv 2206.00927) in the VE noise-prediction form, generalised intermediate point.
 
     With ``eps = (x - D) / sigma`` and ``h = sigma_next - sigma`` a step is
 
@@ -18,7 +18,7 @@ def sample_dpm_solver_2(denoiser, x, sigmas, *, r=0.5, rng=None, callback=None, 
 
     Parameters
     ----------
-    denoiser, x, sigmas, rng, callback, progress
+    denoiser, x, sigmas, rng, callback, progress, record
         As in :func:`opdiff.sampling.sample_euler`.
     r : float in (0, 1]
         Position of the intermediate point on the log-sigma axis.
@@ -32,25 +32,27 @@ def sample_dpm_solver_2(denoiser, x, sigmas, *, r=0.5, rng=None, callback=None, 
     if r > 1:
         raise ValueError(f"r: expected a value in (0, 1], got {r}")
     model, x, sigmas = prepare(denoiser, x, sigmas)
-    record = Recorder(x, callback)
+    n_steps = len(sigmas) - 1
+    run = Recorder(x, n_steps, callback, record)
     weight_mid = 1.0 / (2.0 * r)
-    for i in steps(len(sigmas) - 1, progress, "dpm_solver_2"):
+    for i in steps(n_steps, progress, "dpm_solver_2"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         denoised = model(x, sigma)
         d = derivative(x, denoised, sigma)
         if sigma_next == 0:
-            x = x + (sigma_next - sigma) * d
+            x_next = x + (sigma_next - sigma) * d
         else:
             sigma_mid = math.exp((1.0 - r) * math.log(sigma) + r * math.log(sigma_next))
             x_mid = x + (sigma_mid - sigma) * d
             d_mid = derivative(x_mid, model(x_mid, sigma_mid), sigma_mid)
-            x = x + (sigma_next - sigma) * (weight_mid * d_mid + (1.0 - weight_mid) * d)
-        record.step(i, x, denoised, sigma, sigma_next)
-    return record.result("dpm_solver_2", model.nfe, sigmas=sigmas, r=r)
+            x_next = x + (sigma_next - sigma) * (weight_mid * d_mid + (1.0 - weight_mid) * d)
+        run.step(i, x, x_next, denoised, sigma, sigma_next)
+        x = x_next
+    return run.result(x, "dpm_solver_2", model.nfe, sigmas=sigmas, r=r)
 
 
-def sample_dpm_solver_pp_2m(denoiser, x, sigmas, *, rng=None, callback=None, progress=False):
-    """DPM-Solver++(2M) (Lu et al. 2022), data-prediction multistep, in the VE form.
+def sample_dpm_solver_pp_2m(denoiser, x, sigmas, *, rng=None, callback=None, progress=False, record=False):
+    """DPM-Solver++(2M) (Lu et al. 2022, arXiv 2211.01095), data-prediction multistep, in the VE form.
 
     With ``lambda = -log sigma``, ``h_i = lambda_{i+1} - lambda_i`` and ``rho_i = h_{i-1} / h_i``:
 
@@ -60,7 +62,7 @@ def sample_dpm_solver_pp_2m(denoiser, x, sigmas, *, rng=None, callback=None, pro
 
     Parameters
     ----------
-    denoiser, x, sigmas, rng, callback, progress
+    denoiser, x, sigmas, rng, callback, progress, record
         As in :func:`opdiff.sampling.sample_euler`.
 
     Returns
@@ -69,13 +71,14 @@ def sample_dpm_solver_pp_2m(denoiser, x, sigmas, *, rng=None, callback=None, pro
         ``nfe = n_steps``.
     """
     model, x, sigmas = prepare(denoiser, x, sigmas)
-    record = Recorder(x, callback)
+    n_steps = len(sigmas) - 1
+    run = Recorder(x, n_steps, callback, record)
     denoised_prev = None
-    for i in steps(len(sigmas) - 1, progress, "dpm_solver_pp_2m"):
+    for i in steps(n_steps, progress, "dpm_solver_pp_2m"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         denoised = model(x, sigma)
         if sigma_next == 0:
-            x = denoised
+            x_next = denoised
         else:
             h = math.log(sigma) - math.log(sigma_next)
             if denoised_prev is None:
@@ -83,7 +86,75 @@ def sample_dpm_solver_pp_2m(denoiser, x, sigmas, *, rng=None, callback=None, pro
             else:
                 rho = (math.log(float(sigmas[i - 1])) - math.log(sigma)) / h
                 data = (1.0 + 0.5 / rho) * denoised - (0.5 / rho) * denoised_prev
-            x = (sigma_next / sigma) * x - math.expm1(-h) * data
-        denoised_prev = denoised
-        record.step(i, x, denoised, sigma, sigma_next)
-    return record.result("dpm_solver_pp_2m", model.nfe, sigmas=sigmas)
+            x_next = (sigma_next / sigma) * x - math.expm1(-h) * data
+        run.step(i, x, x_next, denoised, sigma, sigma_next)
+        denoised_prev, x = denoised, x_next
+    return run.result(x, "dpm_solver_pp_2m", model.nfe, sigmas=sigmas)
+
+
+def sample_dpm_solver_pp_2m_sde(denoiser, x, sigmas, *, eta=1.0, s_noise=1.0, solver_type="midpoint",
+                                noise_sampler=None, rng=None, callback=None, progress=False, record=False):
+    """DPM-Solver++(2M) SDE (Lu et al. 2022, arXiv 2211.01095; k-diffusion's ``sample_dpmpp_2m_sde``), VE form.
+
+    With ``h = log(sigma_i / sigma_{i+1})``, ``r = h_{i-1} / h`` and ``E = -expm1(-(1 + eta) h)``:
+
+        x_{i+1} = (sigma_{i+1} / sigma_i) e^{-eta h} x_i + E D_i + c (D_i - D_{i-1}) / r
+                  + s_noise sigma_{i+1} sqrt(-expm1(-2 eta h)) z,           z ~ N(0, I)
+
+    with ``c = E / 2`` ("midpoint") or ``c = 1 - E / ((1 + eta) h)`` ("heun"). The first step has no
+    correction; a step to ``sigma = 0`` returns ``D_i``. With ``eta = 0`` the midpoint variant is
+    :func:`sample_dpm_solver_pp_2m` exactly.
+
+    Parameters
+    ----------
+    denoiser, x, sigmas, callback, progress, record
+        As in :func:`opdiff.sampling.sample_euler`.
+    eta : float
+        Stochasticity (``>= 0``; 1, the default, follows the reverse SDE).
+    s_noise : float
+        Scale of the added noise.
+    solver_type : {"midpoint", "heun"}
+        The second-order correction of k-diffusion's two variants.
+    noise_sampler : callable, optional
+        ``noise_sampler(sigma, sigma_next) -> array like x`` of standard normal noise (k-diffusion's
+        convention); default: draws from ``rng``.
+    rng : None, int or Generator
+
+    Returns
+    -------
+    Trajectory
+        ``nfe = n_steps``.
+    """
+    eta = check_positive(eta, "eta", strict=False)
+    s_noise = check_positive(s_noise, "s_noise", strict=False)
+    check_choice(solver_type, "solver_type", ("midpoint", "heun"))
+    noise = noise_source(noise_sampler, rng)
+    model, x, sigmas = prepare(denoiser, x, sigmas)
+    n_steps = len(sigmas) - 1
+    run = Recorder(x, n_steps, callback, record)
+    denoised_prev = h_prev = None
+    for i in steps(n_steps, progress, "dpm_solver_pp_2m_sde"):
+        sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
+        denoised = model(x, sigma)
+        if sigma_next == 0:
+            x_next = denoised
+        else:
+            h = math.log(sigma) - math.log(sigma_next)
+            eta_h = eta * h
+            decay = -math.expm1(-h - eta_h)
+            x_next = (sigma_next / sigma * math.exp(-eta_h)) * x + decay * denoised
+            if denoised_prev is not None:
+                if solver_type == "heun":
+                    weight = decay / (-h - eta_h) + 1.0
+                else:
+                    weight = 0.5 * decay
+                x_next = x_next + (weight * h / h_prev) * (denoised - denoised_prev)
+            if eta > 0 and s_noise > 0:
+                x_next = x_next + (sigma_next * math.sqrt(-math.expm1(-2.0 * eta_h)) * s_noise) * noise(
+                    x, sigma, sigma_next)
+            h_prev = h
+        run.step(i, x, x_next, denoised, sigma, sigma_next)
+        denoised_prev, x = denoised, x_next
+    return run.result(x, "dpm_solver_pp_2m_sde", model.nfe, sigmas=sigmas, eta=eta, s_noise=s_noise,
+                      solver_type=solver_type)
+

@@ -2,7 +2,7 @@
 from ._common import Recorder, derivative, prepare, steps
 
 
-def sample_euler(denoiser, x, sigmas, *, rng=None, callback=None, progress=False):
+def sample_euler(denoiser, x, sigmas, *, rng=None, callback=None, progress=False, record=False):
     """Integrate ``dx/dsigma = (x - D(x, sigma)) / sigma`` with Euler steps.
 
     Parameters
@@ -16,20 +16,26 @@ def sample_euler(denoiser, x, sigmas, *, rng=None, callback=None, progress=False
     rng : None, int or Generator
         Unused (deterministic solver); accepted for the shared signature.
     callback : callable, optional
-        Called after every step with a dict ``{"i", "x", "denoised", "sigma", "sigma_next"}``.
+        Called after every step with a dict ``{"x", "i", "sigma", "sigma_hat", "denoised", "sigma_next",
+        "x_next"}`` (k-diffusion's keys: ``x`` is the point the denoiser saw at ``sigma_hat``).
     progress : bool
-        Show a tqdm progress bar.
+        Show a tqdm progress bar (off by default).
+    record : bool, str or tuple of str
+        Keep the sampling (``"samples"``) and denoising (``"denoised"``) trajectories; ``True`` keeps
+        both. Default ``False``: only the final samples, memory independent of the number of steps.
 
     Returns
     -------
     Trajectory
-        ``nfe = n_steps``.
+        ``x`` the final samples; ``nfe = n_steps``.
     """
     model, x, sigmas = prepare(denoiser, x, sigmas)
-    record = Recorder(x, callback)
-    for i in steps(len(sigmas) - 1, progress, "euler"):
+    n_steps = len(sigmas) - 1
+    run = Recorder(x, n_steps, callback, record)
+    for i in steps(n_steps, progress, "euler"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         denoised = model(x, sigma)
-        x = x + (sigma_next - sigma) * derivative(x, denoised, sigma)
-        record.step(i, x, denoised, sigma, sigma_next)
-    return record.result("euler", model.nfe, sigmas=sigmas)
+        x_next = x + (sigma_next - sigma) * derivative(x, denoised, sigma)
+        run.step(i, x, x_next, denoised, sigma, sigma_next)
+        x = x_next
+    return run.result(x, "euler", model.nfe, sigmas=sigmas)

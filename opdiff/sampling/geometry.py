@@ -1,7 +1,8 @@
 """Trajectory diagnostics: how straight, how planar, how curved, and where sampling ends.
 
-All functions take a :class:`~opdiff.sampling.Trajectory` or an array of points ``(T, n, *shape)``
-(``T`` points along each of ``n`` trajectories; trailing axes are flattened) and work per trajectory.
+All functions take a :class:`~opdiff.sampling.Trajectory` recorded with ``record=True`` or an array of
+points ``(T, n, *shape)`` (``T`` points along each of ``n`` trajectories; trailing axes are flattened)
+and work per trajectory.
 """
 from typing import NamedTuple
 
@@ -14,10 +15,8 @@ from .trajectory import Trajectory
 
 def _points(trajectory, name="trajectory", attribute="samples"):
     """``(T, n, D)`` float array from a Trajectory (its ``attribute``) or an array."""
-    if isinstance(trajectory, Trajectory):
+    if isinstance(trajectory, Trajectory):  # a run without ``record`` raises, naming record=True
         trajectory = getattr(trajectory, check_choice(attribute, "attribute", {"samples", "denoised"}))
-        if trajectory is None:
-            raise ValueError(f"{name}: this trajectory has no {attribute}")
     xp = get_namespace(trajectory)
     arr = xp.asarray(trajectory)
     if arr.ndim < 3 or arr.shape[0] < 2:
@@ -220,7 +219,7 @@ def trajectory_statistics(trajectory):
         "relative_deviation": float(xp.mean(deviation / xp.where(end_to_end > 0, end_to_end, 1.0))),
         "projection_error": float(xp.mean(projection_error(points))),
     }
-    if isinstance(trajectory, Trajectory) and trajectory.denoised is not None and trajectory.denoised.shape[0] >= 2:
+    if isinstance(trajectory, Trajectory) and trajectory.recorded.get("denoised", points[:0]).shape[0] >= 2:
         denoised = _points(trajectory, attribute="denoised")
         span = _norm(denoised[-1] - denoised[0], xp)
         dev = xp.max(chord_deviation(denoised), axis=0)

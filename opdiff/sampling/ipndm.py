@@ -42,12 +42,12 @@ def adams_bashforth_coefficients(past, start, end):
 
 
 def sample_ipndm(denoiser, x, sigmas, *, max_order=4, variable_step=False, warmup="lower_order",
-                 rng=None, callback=None, progress=False):
+                 rng=None, callback=None, progress=False, record=False):
     """iPNDM: Adams-Bashforth steps on ``dx/dsigma = eps(x, sigma)`` reusing past slopes.
 
     Parameters
     ----------
-    denoiser, x, sigmas, rng, callback, progress
+    denoiser, x, sigmas, rng, callback, progress, record
         As in :func:`opdiff.sampling.sample_euler`.
     max_order : {1, 2, 3, 4}
         Number of slopes combined per step.
@@ -69,9 +69,10 @@ def sample_ipndm(denoiser, x, sigmas, *, max_order=4, variable_step=False, warmu
     check_choice(max_order, "max_order", (1, 2, 3, 4))
     check_choice(warmup, "warmup", ("lower_order", "runge_kutta"))
     model, x, sigmas = prepare(denoiser, x, sigmas)
-    record = Recorder(x, callback)
+    n_steps = len(sigmas) - 1
+    run = Recorder(x, n_steps, callback, record)
     slopes = []  # newest first
-    for i in steps(len(sigmas) - 1, progress, "ipndm"):
+    for i in steps(n_steps, progress, "ipndm"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         h = sigma_next - sigma
         denoised = model(x, sigma)
@@ -79,7 +80,7 @@ def sample_ipndm(denoiser, x, sigmas, *, max_order=4, variable_step=False, warmu
         del slopes[max_order:]
         order = len(slopes)
         if warmup == "runge_kutta" and order < max_order and sigma_next > 0:
-            x = _runge_kutta_step(model, x, slopes[0], sigma, sigma_next, max_order)
+            x_next = _runge_kutta_step(model, x, slopes[0], sigma, sigma_next, max_order)
         else:
             if variable_step:
                 past = sigmas[i - order + 1: i + 1][::-1]  # sigma_i, sigma_{i-1}, ...
@@ -89,9 +90,10 @@ def sample_ipndm(denoiser, x, sigmas, *, max_order=4, variable_step=False, warmu
             update = float(coefficients[0]) * slopes[0]
             for c, s in zip(coefficients[1:], slopes[1:]):
                 update = update + float(c) * s
-            x = x + h * update
-        record.step(i, x, denoised, sigma, sigma_next)
-    return record.result("ipndm", model.nfe, sigmas=sigmas, max_order=max_order,
+            x_next = x + h * update
+        run.step(i, x, x_next, denoised, sigma, sigma_next)
+        x = x_next
+    return run.result(x, "ipndm", model.nfe, sigmas=sigmas, max_order=max_order,
                          variable_step=variable_step, warmup=warmup)
 
 

@@ -28,7 +28,7 @@ def _setup(score, x, times, process):
 
 
 def sample_manifold_reverse_sde(score, x, times, *, process, rng=None, callback=None, progress=False,
-                                noise_last=False):
+                                record=False, noise_last=False):
     """Geodesic Euler-Maruyama for the reverse SDE of manifold Brownian motion.
 
     ``y_next = exp_y(g(t)^2 s(y, t) dt + g(t) sqrt(dt) z)``, ``z`` a standard normal tangent vector.
@@ -44,22 +44,25 @@ def sample_manifold_reverse_sde(score, x, times, *, process, rng=None, callback=
     process : ManifoldBrownianMotion
     rng : None, int or Generator
     callback : callable, optional
-        Called after each step with ``{"i", "x", "denoised", "sigma", "sigma_next"}`` (times as levels).
+        Called after each step with ``{"x", "i", "sigma", "sigma_hat", "denoised", "sigma_next", "x_next"}``
+        (times as levels; ``denoised`` is ``None``).
     progress : bool
-        tqdm progress bar.
+        tqdm progress bar (off by default).
+    record : bool or "samples"
+        Keep the sampling trajectory (there is no denoising trajectory on a manifold).
     noise_last : bool
         Add noise on the last step too (default False).
 
     Returns
     -------
     Trajectory
-        ``samples (n_steps + 1, n, D)``, ``times``, ``nfe = n_steps``; ``denoised`` is ``None``.
+        ``x (n, D)``, ``times``, ``nfe = n_steps``; recorded ``samples (n_steps + 1, n, D)``.
     """
     model, x, times = _setup(score, x, times, process)
     manifold = process.manifold
     rng = as_generator(rng)
-    record = Recorder(x, callback)
     n_steps = len(times) - 1
+    run = Recorder(x, n_steps, callback, record, ("samples",))
     for i in steps(n_steps, progress, "manifold_reverse_sde"):
         t, t_next = float(times[i]), float(times[i + 1])
         dt = t - t_next
@@ -67,12 +70,14 @@ def sample_manifold_reverse_sde(score, x, times, *, process, rng=None, callback=
         velocity = manifold.to_tangent(x, model(x, t)) * (g * g * dt)
         if noise_last or i < n_steps - 1:
             velocity = velocity + manifold.random_tangent_normal(x, rng) * (g * dt**0.5)
-        x = manifold.exp(x, velocity)
-        record.step(i, x, None, t, t_next)
-    return record.result("manifold_reverse_sde", model.nfe, times=times)
+        x_next = manifold.exp(x, velocity)
+        run.step(i, x, x_next, None, t, t_next)
+        x = x_next
+    return run.result(x, "manifold_reverse_sde", model.nfe, times=times)
 
 
-def sample_manifold_probability_flow(score, x, times, *, process, method="heun", callback=None, progress=False):
+def sample_manifold_probability_flow(score, x, times, *, process, method="heun", rng=None, callback=None,
+                                     progress=False, record=False):
     """Probability-flow ODE on the manifold, integrated through the exponential map.
 
     Euler: ``y_next = exp_y(dt g(t)^2 / 2 s(y, t))``. Heun: the predictor's velocity at ``t_next``
@@ -82,9 +87,11 @@ def sample_manifold_probability_flow(score, x, times, *, process, method="heun",
 
     Parameters
     ----------
-    score, x, times, process, callback, progress
+    score, x, times, process, callback, progress, record
         As in :func:`sample_manifold_reverse_sde`.
     method : {"euler", "heun"}
+    rng : None, int or Generator
+        Unused (deterministic); accepted for the shared signature.
 
     Returns
     -------
@@ -94,8 +101,8 @@ def sample_manifold_probability_flow(score, x, times, *, process, method="heun",
     check_choice(method, "method", {"euler", "heun"})
     model, x, times = _setup(score, x, times, process)
     manifold = process.manifold
-    record = Recorder(x, callback)
     n_steps = len(times) - 1
+    run = Recorder(x, n_steps, callback, record, ("samples",))
 
     def velocity(y, t):
         g = float(process.diffusion_coefficient(t))
@@ -108,9 +115,10 @@ def sample_manifold_probability_flow(score, x, times, *, process, method="heun",
         if method == "heun" and t_next > 0:
             predicted = manifold.exp(x, dt * v)
             v = 0.5 * (v + manifold.to_tangent(x, velocity(predicted, t_next)))
-        x = manifold.exp(x, dt * v)
-        record.step(i, x, None, t, t_next)
-    return record.result(f"manifold_pf_ode_{method}", model.nfe, times=times)
+        x_next = manifold.exp(x, dt * v)
+        run.step(i, x, x_next, None, t, t_next)
+        x = x_next
+    return run.result(x, f"manifold_pf_ode_{method}", model.nfe, times=times)
 
 
 def uniform_time_grid(process, n_steps, t_min):

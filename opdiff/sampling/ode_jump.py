@@ -4,21 +4,21 @@ import numbers
 import numpy as np
 
 from ..backend import get_namespace
-from ._common import prepare
+from ._common import check_record, prepare
 from .euler import sample_euler
 from .trajectory import Trajectory
 
 
 def sample_ode_jump(denoiser, x, sigmas, *, jump_step=None, solver=sample_euler, rng=None, callback=None,
-                    progress=False, **solver_options):
+                    progress=False, record=False, **solver_options):
     """Run ``solver`` for ``jump_step`` steps of ``sigmas``, then jump to ``D(x_k, sigma_k)``.
 
     The denoising output is the Euler step straight to ``sigma = 0``; it converges faster than the
-    sampling trajectory (Chen et al., "A geometric perspective on diffusion models").
+    sampling trajectory (Chen et al., "A geometric perspective on diffusion models", arXiv 2305.19947).
 
     Parameters
     ----------
-    denoiser, x, sigmas, rng, callback, progress
+    denoiser, x, sigmas, rng, callback, progress, record
         As in :func:`opdiff.sampling.sample_euler`.
     jump_step : int, optional
         Number of solver steps before the jump, in ``[0, n_steps - 1]`` for a grid ending at 0 or
@@ -31,10 +31,11 @@ def sample_ode_jump(denoiser, x, sigmas, *, jump_step=None, solver=sample_euler,
     Returns
     -------
     Trajectory
-        ``samples`` are the ``jump_step + 1`` solver points and the jump output (sigma 0);
-        ``nfe`` = the solver's NFE + 1.
+        Grid ``sigmas[:jump_step + 1]`` then 0; the recorded ``samples`` are the ``jump_step + 1``
+        solver points and the jump output; ``nfe`` = the solver's NFE + 1.
     """
     model, x, sigmas = prepare(denoiser, x, sigmas)
+    names = check_record(record)
     last = len(sigmas) - 1 if sigmas[-1] > 0 else len(sigmas) - 2
     if jump_step is None:
         jump_step = last
@@ -44,15 +45,17 @@ def sample_ode_jump(denoiser, x, sigmas, *, jump_step=None, solver=sample_euler,
     xp = get_namespace(x)
     if jump_step > 0:
         head = solver(model, x, sigmas[: jump_step + 1], rng=rng, callback=callback, progress=progress,
-                      **solver_options)
-        samples, denoised = list(head.samples), list(head.denoised)
+                      record=names, **solver_options)
+        reached, recorded = head.x, dict(head.recorded)
     else:
-        samples, denoised = [x], []
+        reached = x
+        recorded = {"samples": x[None], "denoised": x[None][:0]} if names else {}
     sigma = float(sigmas[jump_step])
-    jump = model(samples[-1], sigma)
+    jump = model(reached, sigma)
     if callback is not None:
-        callback({"i": jump_step, "x": jump, "denoised": jump, "sigma": sigma, "sigma_next": 0.0})
-    grid = list(sigmas[: jump_step + 1]) + [0.0]
-    return Trajectory(xp.stack(samples + [jump]), xp.stack(denoised + [jump]), np.asarray(grid), None,
-                      model.nfe, "ode_jump", {"jump_step": jump_step,
-                                              "solver": getattr(solver, "__name__", str(solver))})
+        callback({"x": reached, "i": jump_step, "sigma": sigma, "sigma_hat": sigma, "denoised": jump,
+                  "sigma_next": 0.0, "x_next": jump})
+    recorded = {name: xp.concatenate([recorded[name], jump[None]]) for name in names}
+    grid = np.append(sigmas[: jump_step + 1], 0.0)
+    return Trajectory(jump, model.nfe, "ode_jump", grid, None,
+                      {"jump_step": jump_step, "solver": getattr(solver, "__name__", str(solver))}, recorded)

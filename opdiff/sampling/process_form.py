@@ -9,11 +9,20 @@
 - :func:`sample_probability_flow`: Euler or Heun on ``dx = [f - 1/2 g g^T score] dt`` for any process.
 """
 import dataclasses
+import warnings
 
 import numpy as np
 
 from ..backend import check_choice
 from ._common import CountedModel, Recorder, check_start, check_times, steps
+from .trajectory import RECORDABLE
+
+#: Growth factor of a perturbation through the explicit steps above which a grid is reported as unstable.
+GROWTH_WARNING = 1e3
+
+
+class StiffGridWarning(UserWarning):
+    """The explicit reverse steps on this grid amplify perturbations (the samples may diverge)."""
 
 
 class ProcessDynamics:
@@ -26,9 +35,13 @@ class ProcessDynamics:
         ``transition(t)`` (Gaussian processes) enables :meth:`tweedie`.
     times : (m,) array, optional
         Checked against the process's time range.
+    weight : float, optional
+        ``1`` (reverse SDE) or ``1/2`` (probability flow): with ``times``, a process that reports
+        ``reverse_euler_growth(times, weight)`` (the worst-case amplification of explicit Euler steps
+        on the grid) gets a :class:`StiffGridWarning` above :data:`GROWTH_WARNING`.
     """
 
-    def __init__(self, process, times=None):
+    def __init__(self, process, times=None, weight=None):
         for attribute in ("drift", "diffusion"):
             if not callable(getattr(process, attribute, None)):
                 raise TypeError(f"process: expected an object with drift(x, t) and diffusion(t), "
@@ -36,6 +49,14 @@ class ProcessDynamics:
         if times is not None and hasattr(process, "check_time"):
             process.check_time(times, name="times")
         self.process = process
+        #: The trajectories a run can record (Tweedie's denoised output needs a Gaussian transition).
+        self.recordable = RECORDABLE if hasattr(process, "transition") else ("samples",)
+        if times is not None and weight is not None and callable(getattr(process, "reverse_euler_growth", None)):
+            growth = float(process.reverse_euler_growth(times, weight))
+            if growth > GROWTH_WARNING:
+                warnings.warn(f"times: explicit reverse steps on this grid can amplify errors by {growth:.3g} "
+                              f"(above {GROWTH_WARNING:g}); use more steps near t = 0 or a larger regulariser "
+                              f"(e.g. pd_eps)", StiffGridWarning, stacklevel=3)
 
     def diffusion_covariance(self, t):
         """``G G^T`` at ``t`` as an operator."""
@@ -65,7 +86,8 @@ class ProcessDynamics:
         return self.process.project(lifted) if hasattr(self.process, "project") else lifted
 
 
-def sample_probability_flow(score, x, times, *, process, method="heun", rng=None, callback=None, progress=False):
+def sample_probability_flow(score, x, times, *, process, method="heun", rng=None, callback=None, progress=False,
+                            record=False):
     """Integrate the probability-flow ODE ``dx = [f(x, t) - 1/2 G G^T score(x, t)] dt`` backwards.
 
     Parameters
@@ -80,32 +102,33 @@ def sample_probability_flow(score, x, times, *, process, method="heun", rng=None
     method : {"euler", "heun"}
     rng : None, int or Generator
         Unused (deterministic); accepted for the shared signature.
-    callback, progress
-        As in :func:`opdiff.sampling.sample_euler`.
+    callback, progress, record
+        As in :func:`opdiff.sampling.sample_reverse_sde`.
 
     Returns
     -------
     Trajectory
-        ``times`` set, ``denoised`` from Tweedie when the process is Gaussian;
+        ``times`` set; the recorded ``denoised`` is Tweedie's for Gaussian processes;
         ``nfe = n_steps`` (Euler) or ``2 n_steps`` (Heun).
     """
     check_choice(method, "method", ("euler", "heun"))
     x = check_start(x)
     times = check_times(times)
-    dynamics = ProcessDynamics(process, times)
+    dynamics = ProcessDynamics(process, times, weight=0.5 if method == "euler" else None)
     model = CountedModel(score, "score", x.shape, x.dtype)
-    record = Recorder(x, callback)
-    for i in steps(len(times) - 1, progress, f"probability_flow[{method}]"):
+    n_steps = len(times) - 1
+    run = Recorder(x, n_steps, callback, record, dynamics.recordable)
+    for i in steps(n_steps, progress, f"probability_flow[{method}]"):
         t, t_next = float(times[i]), float(times[i + 1])
         s = model(x, t)
         velocity = dynamics.reverse_drift(x, s, t, weight=0.5)
-        x_pred = x + (t_next - t) * velocity
+        x_next = x + (t_next - t) * velocity
         if method == "heun":
-            velocity_next = dynamics.reverse_drift(x_pred, model(x_pred, t_next), t_next, weight=0.5)
-            x_pred = x + (t_next - t) * (0.5 * velocity + 0.5 * velocity_next)
-        record.step(i, x_pred, dynamics.tweedie(x, s, t), t, t_next)
-        x = x_pred
-    return record.result(f"probability_flow_{method}", model.nfe, times=times)
+            velocity_next = dynamics.reverse_drift(x_next, model(x_next, t_next), t_next, weight=0.5)
+            x_next = x + (t_next - t) * (0.5 * velocity + 0.5 * velocity_next)
+        run.step(i, x, x_next, dynamics.tweedie(x, s, t) if run.wants_denoised else None, t, t_next)
+        x = x_next
+    return run.result(x, f"probability_flow_{method}", model.nfe, times=times)
 
 
 class VEDenoiser:

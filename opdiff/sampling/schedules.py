@@ -109,7 +109,7 @@ def gits_schedule(denoiser, x, n_steps, *, teacher_sigmas=None, coeff=1.15, cost
         Discount of later costs (GITS: 1.15).
     cost : {"l2", "l1"}
     teacher : Trajectory, optional
-        A precomputed teacher trajectory on ``teacher_sigmas`` (skips step 1).
+        A precomputed teacher trajectory on ``teacher_sigmas`` (skips step 1), run with ``record=True``.
 
     Returns
     -------
@@ -121,8 +121,8 @@ def gits_schedule(denoiser, x, n_steps, *, teacher_sigmas=None, coeff=1.15, cost
     if teacher is None:
         if teacher_sigmas is None:
             teacher_sigmas = edm_sigmas(60, append_zero=False)
-        teacher = sample_ipndm(denoiser, x, teacher_sigmas)
-    if teacher.sigmas is None or teacher.denoised is None:
+        teacher = sample_ipndm(denoiser, x, teacher_sigmas, record=True)
+    if teacher.sigmas is None or not {"samples", "denoised"} <= set(teacher.recorded):
         raise ValueError("teacher: expected a VE-form Trajectory with sigmas and a denoising trajectory")
     sigmas = np.asarray(teacher.sigmas, dtype=np.float64)
     n_teacher = len(sigmas) - 1

@@ -10,14 +10,8 @@ Two entry points per method family:
 import numbers
 
 from ..backend import as_generator, check_positive, get_namespace
-from ._common import CountedModel, Recorder, check_start, check_times, prepare, steps
+from ._common import CountedModel, Recorder, check_start, check_times, normal, prepare, steps
 from .process_form import ProcessDynamics
-
-
-def _normal(rng, x):
-    """Standard normal noise shaped and typed like ``x`` (in its namespace)."""
-    xp = get_namespace(x)
-    return xp.asarray(rng.standard_normal(x.shape), dtype=x.dtype)
 
 
 def _reverse_ve_step(x, denoised, sigma, sigma_next, rng):
@@ -25,11 +19,11 @@ def _reverse_ve_step(x, denoised, sigma, sigma_next, rng):
     delta = sigma * sigma - sigma_next * sigma_next
     x = x + (delta / (sigma * sigma)) * (denoised - x)
     if sigma_next > 0:
-        x = x + delta**0.5 * _normal(rng, x)
+        x = x + delta**0.5 * normal(rng, x)
     return x
 
 
-def sample_euler_maruyama(denoiser, x, sigmas, *, rng=None, callback=None, progress=False):
+def sample_euler_maruyama(denoiser, x, sigmas, *, rng=None, callback=None, progress=False, record=False):
     """Euler-Maruyama for the reverse VE SDE ``dx = -d(sigma^2) score dt + sqrt(d(sigma^2)) dW``.
 
     With ``delta = sigma^2 - sigma_next^2`` and ``score = (D - x) / sigma^2`` a step is
@@ -40,7 +34,7 @@ def sample_euler_maruyama(denoiser, x, sigmas, *, rng=None, callback=None, progr
 
     Parameters
     ----------
-    denoiser, x, sigmas, callback, progress
+    denoiser, x, sigmas, callback, progress, record
         As in :func:`opdiff.sampling.sample_euler`.
     rng : None, int or Generator
         Source of the Gaussian increments.
@@ -52,17 +46,19 @@ def sample_euler_maruyama(denoiser, x, sigmas, *, rng=None, callback=None, progr
     """
     model, x, sigmas = prepare(denoiser, x, sigmas)
     rng = as_generator(rng)
-    record = Recorder(x, callback)
-    for i in steps(len(sigmas) - 1, progress, "euler_maruyama"):
+    n_steps = len(sigmas) - 1
+    run = Recorder(x, n_steps, callback, record)
+    for i in steps(n_steps, progress, "euler_maruyama"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         denoised = model(x, sigma)
-        x = _reverse_ve_step(x, denoised, sigma, sigma_next, rng)
-        record.step(i, x, denoised, sigma, sigma_next)
-    return record.result("euler_maruyama", model.nfe, sigmas=sigmas)
+        x_next = _reverse_ve_step(x, denoised, sigma, sigma_next, rng)
+        run.step(i, x, x_next, denoised, sigma, sigma_next)
+        x = x_next
+    return run.result(x, "euler_maruyama", model.nfe, sigmas=sigmas)
 
 
 def sample_predictor_corrector(denoiser, x, sigmas, *, snr=0.16, n_corrector=1, rng=None, callback=None,
-                               progress=False):
+                               progress=False, record=False):
     """Predictor-corrector sampler (Song et al. 2021): Langevin corrector, reverse-SDE predictor.
 
     At every grid level ``sigma_i`` the corrector takes ``n_corrector`` Langevin steps
@@ -73,7 +69,7 @@ def sample_predictor_corrector(denoiser, x, sigmas, *, snr=0.16, n_corrector=1, 
 
     Parameters
     ----------
-    denoiser, x, sigmas, callback, progress
+    denoiser, x, sigmas, callback, progress, record
         As in :func:`opdiff.sampling.sample_euler`.
     snr : float
         Signal-to-noise ratio of the Langevin steps.
@@ -92,24 +88,26 @@ def sample_predictor_corrector(denoiser, x, sigmas, *, snr=0.16, n_corrector=1, 
     model, x, sigmas = prepare(denoiser, x, sigmas)
     rng = as_generator(rng)
     xp = get_namespace(x)
-    record = Recorder(x, callback)
+    n_steps = len(sigmas) - 1
+    run = Recorder(x, n_steps, callback, record)
     axes = tuple(range(1, x.ndim))
-    for i in steps(len(sigmas) - 1, progress, "predictor_corrector"):
+    for i in steps(n_steps, progress, "predictor_corrector"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         for _ in range(n_corrector):
             grad = (model(x, sigma) - x) / (sigma * sigma)
-            z = _normal(rng, x)
+            z = normal(rng, x)
             grad_norm = float(xp.mean(xp.sqrt(xp.sum(grad * grad, axis=axes))))
             noise_norm = float(xp.mean(xp.sqrt(xp.sum(z * z, axis=axes))))
             size = 2.0 * (snr * noise_norm / max(grad_norm, 1e-300)) ** 2
             x = x + size * grad + (2.0 * size) ** 0.5 * z
         denoised = model(x, sigma)
-        x = _reverse_ve_step(x, denoised, sigma, sigma_next, rng)
-        record.step(i, x, denoised, sigma, sigma_next)
-    return record.result("predictor_corrector", model.nfe, sigmas=sigmas, snr=snr, n_corrector=n_corrector)
+        x_next = _reverse_ve_step(x, denoised, sigma, sigma_next, rng)
+        run.step(i, x, x_next, denoised, sigma, sigma_next)
+        x = x_next
+    return run.result(x, "predictor_corrector", model.nfe, sigmas=sigmas, snr=snr, n_corrector=n_corrector)
 
 
-def sample_reverse_sde(score, x, times, *, process, rng=None, callback=None, progress=False,
+def sample_reverse_sde(score, x, times, *, process, rng=None, callback=None, progress=False, record=False,
                        noise_last=False):
     """Euler-Maruyama for the reverse SDE of any forward process, in the process's own time.
 
@@ -128,30 +126,34 @@ def sample_reverse_sde(score, x, times, *, process, rng=None, callback=None, pro
     process : MarkovProcess
         Supplies ``drift(x, t)`` and ``diffusion(t)`` (a scalar, a diagonal or a structured operator).
     rng, callback, progress
-        As in :func:`sample_euler_maruyama`.
+        As in :func:`sample_euler_maruyama` (the callback's levels are times).
+    record : bool, str or tuple of str
+        As in :func:`opdiff.sampling.sample_euler`; ``"denoised"`` (Tweedie, computed only when
+        recorded or seen by a callback) needs a Gaussian transition.
     noise_last : bool
         Add noise on the last step too (default False: the last step returns the drift mean).
 
     Returns
     -------
     Trajectory
-        ``times`` set; ``denoised`` holds Tweedie's ``E[x_0 | x_t]`` when the process has a Gaussian
-        transition, else ``None``; ``nfe = n_steps`` score evaluations.
+        ``times`` set; the recorded ``denoised`` holds Tweedie's ``E[x_0 | x_t]``; ``nfe = n_steps``
+        score evaluations.
     """
     x = check_start(x)
     times = check_times(times)
-    dynamics = ProcessDynamics(process, times)
+    dynamics = ProcessDynamics(process, times, weight=1.0)
     model = CountedModel(score, "score", x.shape, x.dtype)
     rng = as_generator(rng)
-    record = Recorder(x, callback)
     n_steps = len(times) - 1
+    run = Recorder(x, n_steps, callback, record, dynamics.recordable)
     for i in steps(n_steps, progress, "reverse_sde"):
         t, t_next = float(times[i]), float(times[i + 1])
         dt = t - t_next
         s = model(x, t)
-        denoised = dynamics.tweedie(x, s, t)
-        x = x - dt * dynamics.reverse_drift(x, s, t, weight=1.0)
+        denoised = dynamics.tweedie(x, s, t) if run.wants_denoised else None
+        x_next = x - dt * dynamics.reverse_drift(x, s, t, weight=1.0)
         if noise_last or i < n_steps - 1:
-            x = x + dynamics.apply_diffusion(_normal(rng, x), t) * dt ** 0.5
-        record.step(i, x, denoised, t, t_next)
-    return record.result("reverse_sde", model.nfe, times=times)
+            x_next = x_next + dynamics.apply_diffusion(normal(rng, x), t) * dt ** 0.5
+        run.step(i, x, x_next, denoised, t, t_next)
+        x = x_next
+    return run.result(x, "reverse_sde", model.nfe, times=times)

@@ -40,7 +40,7 @@ def test_dpm_solver_2_with_r_one_is_heun(mixture, start):
 
 def test_dpm_solver_pp_2m_step_equals_backward_difference(mixture, start):
     sigmas = [5.0, 2.0, 0.7]
-    trajectory = S.sample_dpm_solver_pp_2m(mixture, start, sigmas)
+    trajectory = S.sample_dpm_solver_pp_2m(mixture, start, sigmas, record=True)
     fd = S.finite_difference_form("dpm_solver_pp_2m", mixture, trajectory.samples[1], sigmas[1], sigmas[2],
                                   denoised_prev=trajectory.denoised[0], sigma_prev=sigmas[0])
     np.testing.assert_allclose(fd.x_next, trajectory.x, rtol=0, atol=1e-12)

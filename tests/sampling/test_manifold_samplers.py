@@ -32,9 +32,10 @@ def test_samplers_reach_the_marginal_at_t_min_on_the_torus(sampler):
     start = marginal(2.0).sample(4000, 0)  # exact law at T
     times = uniform_time_grid(process, 200, t_min)
     if sampler == "sde":
-        run = sample_manifold_reverse_sde(score, start, times, process=process, rng=1, noise_last=True)
+        run = sample_manifold_reverse_sde(score, start, times, process=process, rng=1, noise_last=True, record=True)
     else:
-        run = sample_manifold_probability_flow(score, start, times, process=process, method=sampler[4:])
+        run = sample_manifold_probability_flow(score, start, times, process=process, method=sampler[4:],
+                                               record=True)
     x = run.x[:, 0]
     assert np.all((run.samples >= -math.pi) & (run.samples < math.pi))
     c = np.cos(x - MU)  # E cos(X - MU) = exp(-(SIGMA0^2 + t_min) / 2)
@@ -54,7 +55,7 @@ def test_points_stay_on_the_sphere_and_the_sde_concentrates_on_the_source():
 
     times = uniform_time_grid(process, 150, 0.02)
     run = sample_manifold_reverse_sde(score, process.prior().sample(2000, rng=2), times, process=process, rng=3,
-                                      noise_last=True)
+                                      noise_last=True, record=True)
     assert np.max(np.abs(np.linalg.norm(run.samples, axis=-1) - 1.0)) < 1e-12
     c = run.x @ source[0]
     expected = math.exp(-2 * float(process.heat_time(0.02)))  # E[x . source] at t_min

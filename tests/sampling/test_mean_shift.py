@@ -30,7 +30,7 @@ def test_mean_shift_steps_never_lower_the_smoothed_density(training, process):
     sigma_max = min(20.0, ve.sigma_max)
     sigmas = S.polynomial_grid(18, 0.02, sigma_max)
     starts = sigma_max * rng.standard_normal((500, 2))
-    trajectory = S.sample_euler(ve, starts, sigmas)
+    trajectory = S.sample_euler(ve, starts, sigmas, record=True)
     increments = S.mean_shift_increments(ve.log_density, trajectory)
     assert increments.shape == (18, 500)
     violations = int(np.sum(increments < SLACK))

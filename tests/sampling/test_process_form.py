@@ -64,7 +64,7 @@ def test_pf_ode_in_process_time_and_ve_form_agree(library_mixture, mixture):
     times = S.uniform_grid(400, 1e-3, 1.0)
     x_T = process.sample(library_mixture.sample(8, rng), 1.0, rng=rng)
     score = lambda x, t: library_mixture.score(x, t, process)  # noqa: E731
-    ode = S.sample_probability_flow(score, x_T, times, process=process, method="heun")
+    ode = S.sample_probability_flow(score, x_T, times, process=process, method="heun", record=True)
     ve = S.VEDenoiser(process, score)
     trajectory = ve.sample(S.sample_heun, x_T, times)
     sigmas = ve.sigmas(times)
@@ -109,7 +109,7 @@ def test_cld_probability_flow_and_reverse_sde(library_mixture, null_level):
     score = lambda x, t: library_mixture.score(x, t, process)  # noqa: E731
     start = process.sample(library_mixture.sample(N_SAMPLES, rng), 1.0, rng=rng)
     target = process.project(process.sample(library_mixture.sample(N_SAMPLES, rng), t_min, rng=rng))
-    ode = S.sample_probability_flow(score, start, times, process=process, method="heun")
+    ode = S.sample_probability_flow(score, start, times, process=process, method="heun", record=True)
     sde = S.sample_reverse_sde(score, start, times, process=process, rng=4)
     assert ode.samples.shape == (101, N_SAMPLES, 4) and ode.denoised.shape == (100, N_SAMPLES, 2)
     # Tweedie through Phi^{-1}(z + Sigma score) equals the mixture's exact posterior mean of the data
@@ -149,7 +149,8 @@ def test_ve_denoiser_sample_log_density_and_trajectory_fields(library_mixture, m
     rng = np.random.default_rng(5)
     x_T = process.sample(library_mixture.sample(5, rng), 1.0, rng=rng)
     times = S.uniform_grid(6, 1e-3, 1.0)
-    run = ve.sample(S.sample_euler, x_T, times, append_zero=True, callback=lambda info: None, progress=True)
+    run = ve.sample(S.sample_euler, x_T, times, append_zero=True, callback=lambda info: None, progress=True,
+                    record=True)
     assert run.times.shape == (8,) and run.times[-1] == 0 and run.sigmas[-1] == 0 and run.nfe == 7
     np.testing.assert_allclose(run.sigmas[:-1], process.noise_level(times))
     np.testing.assert_allclose(run.samples[0], x_T / process.scale(1.0))
@@ -176,9 +177,9 @@ def test_ve_denoiser_sample_log_density_and_trajectory_fields(library_mixture, m
 
 
 def test_trajectory_noise_needs_positive_levels(mixture):
-    run = S.sample_euler(mixture, np.ones((2, 2)), [1.0, 0.0])
+    run = S.sample_euler(mixture, np.ones((2, 2)), [1.0, 0.0], record=True)
     np.testing.assert_allclose(run.noise[0], (np.ones((2, 2)) - mixture(np.ones((2, 2)), 1.0)))
-    reverse = S.sample_probability_flow(lambda x, t: -x, np.ones((2, 2)), [0.5, 0.1], process=VPSDE())
+    reverse = S.sample_probability_flow(lambda x, t: -x, np.ones((2, 2)), [0.5, 0.1], process=VPSDE(), record=True)
     with pytest.raises(ValueError, match="noise"):
         reverse.noise
 

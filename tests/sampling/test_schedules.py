@@ -49,7 +49,7 @@ def test_gits_dynamic_programming_equals_brute_force(mixture):
     rng = np.random.default_rng(0)
     teacher_sigmas = S.polynomial_grid(9, 0.05, 10.0)
     x = 10.0 * rng.standard_normal((16, 2))
-    teacher = S.sample_heun(mixture, x, teacher_sigmas)
+    teacher = S.sample_heun(mixture, x, teacher_sigmas, record=True)
     n_steps, coeff, n = 3, 1.15, len(teacher_sigmas) - 1
 
     def cost(i, j):

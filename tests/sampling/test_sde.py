@@ -47,7 +47,7 @@ def test_same_seed_same_samples(mixture):
     x0 = 5.0 * np.random.default_rng(0).standard_normal((10, 2))
     sigmas = S.edm_sigmas(10, 0.05, 5.0)
     for solver in (S.sample_euler_maruyama, S.sample_predictor_corrector):
-        a, b = solver(mixture, x0, sigmas, rng=7), solver(mixture, x0, sigmas, rng=7)
+        a, b = solver(mixture, x0, sigmas, rng=7, record=True), solver(mixture, x0, sigmas, rng=7, record=True)
         np.testing.assert_array_equal(a.samples, b.samples)
         assert not np.array_equal(a.x, solver(mixture, x0, sigmas, rng=8).x)
         assert a.samples.shape == (11, 10, 2) and a.denoised.shape == (10, 10, 2)

@@ -122,7 +122,8 @@ def test_shapes_dtype_callback_and_progress(mixture, name):
     x0 = (5.0 * np.random.default_rng(3).standard_normal((6, 2))).astype(np.float32)
     sigmas = S.edm_sigmas(5, 0.05, 5.0)
     seen = []
-    trajectory = solver(mixture, x0, sigmas, callback=lambda info: seen.append(info["i"]), progress=True)
+    trajectory = solver(mixture, x0, sigmas, callback=lambda info: seen.append(info["i"]), progress=True,
+                        record=True)
     assert trajectory.samples.shape == (6, 6, 2) and trajectory.denoised.shape == (5, 6, 2)
     assert trajectory.samples.dtype == np.float32 and trajectory.x.dtype == np.float32
     assert seen == list(range(5)) and trajectory.n_steps == 5

@@ -49,7 +49,7 @@ def test_noise_direction_is_radial_for_gaussian_data():
     direction and x_t - x_end are parallel: cosine 1."""
     denoiser = lambda x, s: 0.25 / (0.25 + s**2) * x  # noqa: E731
     trajectory = S.sample_euler(denoiser, 4.0 * np.random.default_rng(2).standard_normal((5, 3)),
-                                S.polynomial_grid(8, 0.1, 4.0))
+                                S.polynomial_grid(8, 0.1, 4.0), record=True)
     cosine = S.noise_end_cosine(trajectory)
     assert cosine.shape == (8, 5)
     np.testing.assert_allclose(cosine[:-1], 1.0, atol=1e-12)
