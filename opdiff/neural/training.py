@@ -160,6 +160,8 @@ class TrainingLoop:
         -------
         (n_steps,) array
         """
+        # a resumed run keeps the regular held-out evaluations, not the extra one at the end of the earlier run
+        self.validation = [(s, v) for s, v in self.validation if validation_every and s % validation_every == 0]
         for step in tqdm(range(self.step, n_steps), disable=not progress, desc=desc, initial=self.step,
                          total=n_steps):
             loss = float(step_function(self.network, step, rng))
