@@ -612,7 +612,7 @@ class NeuralScoreModel(ParamsMixin):
         -------
         (n,) array
         """
-        from ..estimators.elbo import bits_per_dim
+        from ..metrics import bits_per_dim
         from ..sampling.likelihood import log_likelihood
 
         lo, hi = (float(v) for v in data_range)
