@@ -483,9 +483,9 @@ def _state(estimator):
 
 REFITS = {
     # name -> (estimator, good data, bad fits (X, kwargs), probe (x, t))
-    "kme": (lambda: KernelMeanEmbedding(VPSDE()), X, [(with_nan(X), {}), (X[:4], {"weights": [1.0, -1.0, 1.0, 1.0]})]),
+    "kme": (lambda: KernelMeanEmbedding(VPSDE()), X, [(with_nan(X), {}), (X[:4], {"sample_weight": [1.0, -1.0, 1.0, 1.0]})]),
     "dks_adaptive": (lambda: DiffusionKernelSmoother(OrnsteinUhlenbeck(), adaptive=0.5, pilot_time=0.2), X,
-                     [(with_nan(X), {}), (X[:1], {}), (X[:4], {"weights": [1.0, -1.0, 1.0, 1.0]})]),
+                     [(with_nan(X), {}), (X[:1], {}), (X[:4], {"sample_weight": [1.0, -1.0, 1.0, 1.0]})]),
     "oism": (_oism, X, [(with_nan(X), {}), (np.zeros((4, 3)), {}), (1e200 * X, {})]),
     "neural": (_neural, X, [(with_nan(X), {}), (X[:, 0], {}), (1e200 * X, {})]),
     "neural_cld": (lambda: _neural(StationaryLinearSDE.cld()), X, [(1e200 * X, {})]),

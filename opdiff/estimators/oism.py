@@ -184,7 +184,7 @@ class OISM(ParamsMixin):
                                         constant=self.basis.moment_eigenvalues == 0)
         t_grid = np.geomspace(settings["t_grid_min"], settings["t_max"], settings["n_grid"])
         coef, cond = self._solve(means, t_grid, settings)
-        spline = CubicSpline(np.log(t_grid), coef, axis=0)
+        spline = CubicSpline(np.log(t_grid), coef / self._decay(t_grid), axis=0)
         # commit the fitted state only after every step succeeded
         self.settings_, self.t_max_ = settings, settings["t_max"]
         self.moment_means_, self.shrinkage_factor_ = means, factor
@@ -229,6 +229,18 @@ class OISM(ParamsMixin):
             raise FloatingPointError(f"OISM: non-finite coefficients (condition number {worst:.3g})")
         return coef.reshape(len(t), -1), cond
 
+    def _decay(self, t):
+        """``exp(-gap t)``, ``(T, 1)``: the slowest decay of the coefficients (``gap`` the smallest ``|lambda_a|``).
+
+        ``b_t`` decays like ``exp(lambda_a t)`` and ``A_t`` tends to a constant, so every ``alpha_a(t)`` is
+        ``O(exp(-gap t))``: the spline interpolates ``alpha(t) exp(gap t)``, of order one, and the slowest
+        coefficients keep their relative accuracy at long horizons (OU with T = 400) instead of the
+        spline's absolute error. Floored at 1e-300 (beyond it the coefficients are 0 to rounding).
+        """
+        lam = np.abs(np.asarray(self.basis.eigenvalues, dtype=np.float64))
+        gap = float(np.min(lam[lam > 0])) if np.any(lam > 0) else 0.0
+        return np.maximum(np.exp(-gap * np.asarray(t, dtype=np.float64)), 1e-300)[:, None]
+
     def _check_t(self, t):
         return np.atleast_1d(check_time(t, "t", 0.0, self.t_max_, include_min=True))
 
@@ -245,7 +257,7 @@ class OISM(ParamsMixin):
         out = np.empty((tt.shape[0], self.basis.n_basis))
         on_grid = (tt >= self.t_grid_[0]) & (not exact)
         if np.any(on_grid):
-            out[on_grid] = self.spline_(np.log(tt[on_grid]))
+            out[on_grid] = self.spline_(np.log(tt[on_grid])) * self._decay(tt[on_grid])
         if np.any(~on_grid):
             uniq, inv = np.unique(tt[~on_grid], return_inverse=True)
             out[~on_grid] = self._solve(self.moment_means_, uniq, self.settings_)[0][inv]

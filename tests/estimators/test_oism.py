@@ -391,3 +391,22 @@ def test_denoise_matches_the_exact_posterior_mean():
     with pytest.raises(ValueError, match="process"):
         OISM(ManifoldBrownianMotion(FlatTorus(1), 1.0), Fourier(1, 2), n_grid=8).fit(
             np.zeros((3, 1))).denoise(np.zeros((2, 1)), 0.1)
+
+
+def test_long_horizon_coefficients_and_denoiser():
+    """OU with T = 400: the slowest coefficients stay relatively accurate through the spline (vs the exact
+    solve, 1e-6: the spline error of the O(1) scaled coefficients on a 96-point log grid), and the
+    posterior mean tends to the data mean (E[x_0 | x_T] = mean + O(e^{-T}); the bound 1e-7 is 10x the
+    relative bias ridge / lambda_1 = 1e-8 of the ridge-regularised solve); at a
+    moderate time the denoiser equals Tweedie's formula Phi^{-1}(x + Sigma s) evaluated directly."""
+    X = GM2.sample(400, 21)
+    oism = OISM(OrnsteinUhlenbeck(T=400.0), Hermite(2, 4)).fit(X)
+    t = 0.77 * 400.0
+    slow = np.flatnonzero(oism.basis.basis_indices.sum(1) == 1)  # the degree-1 modes, decaying like e^{-t}
+    np.testing.assert_allclose(oism.coefficients(t)[slow], oism.coefficients(t, exact=True)[slow], rtol=1e-6)
+    x = np.random.default_rng(22).normal(size=(3, 2))
+    np.testing.assert_allclose(oism.denoise(x, 400.0), np.tile(X.mean(0), (3, 1)), rtol=1e-7, atol=1e-12)
+    assert oism.denoise(x.astype(np.float32), 400.0).dtype == np.float32
+    Phi, Sigma = OrnsteinUhlenbeck().transition(0.3)
+    tweedie = (x + float(Sigma.c) * oism.score(x, 0.3)) / float(Phi.c)
+    np.testing.assert_allclose(oism.denoise(x, 0.3), tweedie, rtol=1e-10)
