@@ -90,13 +90,13 @@ print("image vs theta at s = 2:", np.abs(circle_log_heat_kernel(delta, 2.0, "ima
 # ## 3. RDKS on a von Mises-Fisher mixture
 #
 # `DiffusionKernelSmoother(ManifoldBrownianMotion(Hypersphere(2)))` is the RDKS. `select_time` picks the time by
-# 3-fold held-out log-likelihood; with `adaptive=0.5` it also tries per-point bandwidths (Abramson).
+# 3-fold held-out log-likelihood; with `adaptive="power"` it also tries per-point bandwidths (Abramson).
 
 # %%
 mixture = VonMisesFisherMixture([[0, 0, 1], [1, 0, 0], [0, -1, 0.3]], [40.0, 300.0, 5.0], [0.4, 0.3, 0.3])
 X, test = mixture.sample(300, 0), mixture.sample(2000, 1)
 process = ManifoldBrownianMotion(Hypersphere(2), T=3.0)
-rdks = DiffusionKernelSmoother(process, adaptive=0.5).select_time(X, exponents=(0.0, 0.5), n_folds=3, rng=0)
+rdks = DiffusionKernelSmoother(process, adaptive="power").select_time(X, exponents=(0.5,), n_folds=3, rng=0)
 sel = rdks.selection_
 print(f"selected t = {rdks.time_:.4g}, exponent = {rdks.exponent_}")
 print(f"best CV log-likelihood: global {sel.scores[:, 0].max():.3f}, adaptive {sel.scores[:, 1].max():.3f}")

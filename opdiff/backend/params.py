@@ -112,6 +112,17 @@ class ParamsMixin:
             getattr(self, head).set_params(**sub)
         return self
 
+    def __sklearn_tags__(self):
+        """scikit-learn's estimator tags (its model selection reads them; scikit-learn is imported only here).
+
+        Returns
+        -------
+        sklearn.utils.Tags
+        """
+        from sklearn.utils import Tags, TargetTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False))
+
     def __repr__(self):
         """``ClassName(param=value, ...)``, listing only the parameters that differ from their defaults."""
         signature = inspect.signature(type(self).__init__)

@@ -1,99 +1,175 @@
 """Kernel mean embeddings: the forward marginal ``rho_t = P_t^* rho_N`` of a weighted empirical measure.
 
-For a Gaussian process the marginal of the data ``x_i`` (weights ``w_i``) is the mixture
-``rho_t(z) = sum_i w_i N(z; Phi lift(x_i), Sigma)``. Everything here reduces to one call of
-:func:`opdiff.reductions.gaussian_reduction` after whitening both sides with the Cholesky factor
-``L`` of ``Sigma``: ``|L^{-1}(z - Phi x_i)|^2`` is the Mahalanobis distance of the kernel.
+For data ``x_i`` with weights ``w_i`` the marginal is the mixture of transition kernels
+``rho_t(z) = sum_i w_i k_{t,i}(z)`` (Gaussian ``N(Phi lift(x_i), lambda_i^2 Sigma)`` or the heat kernel on
+a manifold). :class:`KernelMixture` is the one code path behind every sum over training points
+(this embedding, the diffusion kernel smoother, its adaptive and leave-one-out pilots): it keeps
+the data prepared once for the process's kernel (:mod:`opdiff.processes.kernels`), builds the kernel
+of a query's time(s) and maps its one reduction to log-density, score and posterior mean. An
+``(m,)`` array of distinct times is one kernel and one reduction.
 """
 import numpy as np
 
-from ..backend import as_generator, check_count, check_fitted, check_points, get_namespace
-from ..processes.base import LOG_2PI
-from ..reductions import check_backend, gaussian_reduction
+from ..backend import ParamsMixin, as_generator, check_count, check_fitted
+from ..reductions import check_backend
 
 
-def by_time(x, t, evaluate):
-    """Apply ``evaluate`` to the query rows sharing each distinct time and reassemble the rows.
+def normalised_log_weights(weights, n, name="sample_weight"):
+    """``(n,)`` log-weights summing to one (``None``: uniform). Zero weights become ``-inf``.
 
     Parameters
     ----------
-    x : (m, D) array
-        Queries.
-    t : () or (m,) array
-        Validated time(s); a single time (or a length-1 array) makes one call on all rows.
-    evaluate : callable
-        ``evaluate(rows (k, D), t float) -> (k, ...)``.
+    weights : (n,) array or None
+        Non-negative weights with a positive sum.
+    n : int
+        Number of points.
+    name : str
+        Argument name for error messages.
 
     Returns
     -------
-    (m, ...) array
-        Row ``i`` is ``evaluate`` at time ``t[i]``, in the namespace and dtype of ``evaluate``'s output.
+    (n,) float64 array
     """
-    if t.ndim == 0 or t.shape[0] == 1:
-        return evaluate(x, float(t.reshape(-1)[0]))
-    out = None
-    for value in np.unique(t):
-        rows = np.flatnonzero(t == value)
-        part = evaluate(x[rows], float(value))
-        if out is None:
-            out = get_namespace(part).empty((x.shape[0],) + part.shape[1:], dtype=part.dtype)
-        out[rows] = part
-    return out
-
-
-def normalised_log_weights(weights, n):
-    """``(n,)`` log-weights summing to one (``None``: uniform). Zero weights become ``-inf``."""
     if weights is None:
         return np.full(n, -np.log(n))
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != (n,):
-        raise ValueError(f"weights: expected shape ({n},), got {weights.shape}")
+        raise ValueError(f"{name}: expected shape ({n},), got {weights.shape}")
     if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
-        raise ValueError("weights: expected finite non-negative weights with a positive sum")
+        raise ValueError(f"{name}: expected finite non-negative weights with a positive sum")
     with np.errstate(divide="ignore"):
         return np.log(weights) - np.log(weights.sum())
 
 
-class GaussianMarginal:
-    """The forward marginal at one time ``t``: whitened data and the structured ``(Phi, Sigma)``.
+def resolve_backend(kernel, backend):
+    """Check that ``backend`` is known, installed and serves ``kernel``'s reduction form; returns it.
 
-    Built by :meth:`KernelMeanEmbedding.at`; evaluates log-density, posterior mean and score of
-    many query batches at the same ``t`` without re-whitening the data.
-    """
-
-    def __init__(self, process, data, log_weights, t, backend="auto"):
-        self.process = process
-        self.data = data
-        self.log_weights = log_weights.astype(data.dtype)
-        self.Phi, self.Sigma = process.transition(float(t))
-        self.chol = self.Sigma.cholesky()
-        self.whitened_means = self.chol.solve(self.Phi.apply(process.lift(data)))
-        self.backend = backend
-
-    def reduce(self, z):
-        """Log-normaliser ``(m,)`` and posterior mean ``E[x0 | z_t = z]`` ``(m, d)``."""
-        return gaussian_reduction(self.chol.solve(z), self.whitened_means, values=self.data,
-                                  log_weights=self.log_weights, backend=self.backend)
-
-    def log_density(self, z, reduction=None):
-        reduction = reduction or self.reduce(z)
-        dim = z.shape[1]
-        log_sum = reduction.log_sum
-        normaliser = get_namespace(log_sum).asarray(self.chol.logdet(dim) + 0.5 * dim * LOG_2PI, dtype=log_sum.dtype)
-        return log_sum - normaliser  # float32 kept
-
-    def score_from_mean(self, z, posterior_mean):
-        """``-Sigma^{-1} (z - Phi lift(E[x0 | z]))`` (Tweedie's formula)."""
-        residual = z - self.Phi.apply(self.process.lift(posterior_mean))
-        return -self.chol.transpose().solve(self.chol.solve(residual))
-
-
-class KernelMeanEmbedding:
-    """Forward marginals ``rho_t = P_t^* rho_N`` of an empirical measure under a Gaussian process.
+    Raises ``ValueError`` for an unknown name or a form the backend does not serve, and
+    ``ImportError`` naming the extra to install when the backend's package is missing.
 
     Parameters
     ----------
-    process : GaussianProcess
+    kernel : TransitionKernel
+    backend : str
+
+    Returns
+    -------
+    str
+    """
+    return check_backend(backend, form=kernel.reduction_form())
+
+
+class KernelMixture:
+    """Weighted data and the kernels of a process: ``sum_i w_i k_{t,i}``, evaluated by one reduction.
+
+    Parameters
+    ----------
+    process : GaussianProcess or ManifoldBrownianMotion
+        Anything with ``transition_kernel(t, bandwidth_factors, data_space)``.
+    data : (n, d) array
+        Validated data (see :meth:`from_data`).
+    log_weights : (n,) array
+        Normalised log-weights.
+    bandwidth_factors : (n,) array, optional
+    backend : str
+    data_space : bool
+        Data-space kernels (the density of ``x_0``) instead of the forward marginal.
+    """
+
+    def __init__(self, process, data, log_weights, bandwidth_factors=None, backend="auto", data_space=False):
+        self.process = process
+        self.data = data
+        self.log_weights = log_weights
+        self.bandwidth_factors = bandwidth_factors
+        self.backend = backend
+        self.data_space = data_space
+        self.points = process.transition_kernel(None, data_space=data_space).prepare(data)
+
+    @classmethod
+    def from_data(cls, process, X, sample_weight=None, backend="auto", data_space=False):
+        """Validate ``X``, the weights and the backend for ``process``; returns the global mixture.
+
+        Parameters
+        ----------
+        process : GaussianProcess or ManifoldBrownianMotion
+        X : (n, d) array
+        sample_weight : (n,) array, optional
+        backend : str
+        data_space : bool
+
+        Returns
+        -------
+        KernelMixture
+        """
+        if not callable(getattr(process, "transition_kernel", None)):
+            raise TypeError(f"process: expected a Gaussian or manifold process with transition_kernel(t), "
+                            f"got {type(process).__name__}")
+        family = process.transition_kernel(None, data_space=data_space)
+        data = family.check_data(X, "X")
+        resolve_backend(family, backend)
+        log_weights = normalised_log_weights(sample_weight, data.shape[0])
+        return cls(process, data, log_weights, None, backend, data_space)
+
+    def with_factors(self, bandwidth_factors, data_space=None):
+        """The same data with per-point bandwidth factors (and optionally the other space)."""
+        space = self.data_space if data_space is None else data_space
+        mixture = KernelMixture.__new__(KernelMixture)
+        mixture.__dict__.update(self.__dict__)
+        mixture.bandwidth_factors, mixture.data_space = bandwidth_factors, space
+        if space != self.data_space:
+            mixture.points = self.process.transition_kernel(None, data_space=space).prepare(self.data)
+        return mixture
+
+    def kernel(self, t):
+        """The kernel at validated time(s) ``t`` (an all-equal array collapses to one time)."""
+        t = np.asarray(t, dtype=np.float64)
+        if t.ndim and t.size and bool(np.all(t == t.reshape(-1)[0])):
+            t = t.reshape(-1)[0]
+        return self.process.transition_kernel(t, self.bandwidth_factors, self.data_space)
+
+    def check(self, x, t, name="x"):
+        """Validated queries (in the data's dtype) and times (``()`` or ``(m,)``)."""
+        family = self.process.transition_kernel(None, data_space=self.data_space)
+        x = family.check_queries(x, self.data.shape[1], name)
+        if x.dtype != self.data.dtype:
+            x = x.astype(self.data.dtype)
+        return x, self.process.check_time(t, n=x.shape[0])
+
+    def evaluate(self, x, t, what, kernel=None):
+        """``"log_density"`` ``(m,)``, ``"score"`` ``(m, D)`` or ``"denoise"`` ``(m, d)`` at queries ``x``.
+
+        ``kernel``: the kernel at ``t`` already built (its factors are replaced by this mixture's).
+        """
+        x, t = self.check(x, t)
+        kernel = self.kernel(t) if kernel is None else kernel.with_factors(self.bandwidth_factors)
+        sums = kernel.reduce(x, self.points, self.data, self.log_weights,
+                             gradient=what == "score" and kernel.gradient_score, backend=self.backend)
+        return getattr(kernel, what)(x, sums)
+
+    def leave_one_out(self, t, kernel=None):
+        """Leave-one-out log-density of the data at one time ``t``: ``(n,)`` (data-space kernels)."""
+        kernel = self.kernel(self.process.check_time(t)) if kernel is None else \
+            kernel.with_factors(self.bandwidth_factors)
+        return kernel.leave_one_out(self.points, self.data, self.log_weights, backend=self.backend)
+
+    def sample(self, n, t, rng=None):
+        """``n`` exact draws: a training point by weight, through its kernel at time ``t``; ``(n, D)``."""
+        n = check_count(n, "n")
+        rng = as_generator(rng)
+        t = self.process.check_time(t)
+        if t.ndim:
+            raise ValueError(f"t: expected a single time, got shape {t.shape}")
+        probabilities = np.exp(self.log_weights)
+        rows = rng.choice(self.data.shape[0], size=n, p=probabilities / probabilities.sum())
+        return self.kernel(t).sample(self.data[rows], rows, rng)
+
+
+class KernelMeanEmbedding(ParamsMixin):
+    """Forward marginals ``rho_t = P_t^* rho_N`` of an empirical measure (Gaussian or manifold process).
+
+    Parameters
+    ----------
+    process : GaussianProcess or ManifoldBrownianMotion
     backend : str
         Reduction backend (``"auto"``, ``"numpy"``, ``"numba"``, ``"keops"``, ``"cupy"``, ``"dask"``).
 
@@ -101,66 +177,88 @@ class KernelMeanEmbedding:
     ----------
     data_ : (n, d) array
     log_weights_ : (n,) array
+    mixture_ : KernelMixture
     """
 
     def __init__(self, process, backend="auto"):
         self.process = process
         self.backend = backend
 
-    def fit(self, X, weights=None):
-        """Store the data ``X (n, d)`` and optional non-negative ``weights (n,)``; returns self."""
-        if not callable(getattr(self.process, "transition", None)):
-            raise TypeError(f"process: expected a Gaussian process with transition(t), "
-                            f"got {type(self.process).__name__}")
-        check_backend(self.backend)
-        X = check_points(X, "X")
-        log_weights = normalised_log_weights(weights, X.shape[0])
-        self.data_, self.log_weights_ = X, log_weights
+    def fit(self, X, y=None, sample_weight=None):
+        """Store the data ``X (n, d)`` and optional non-negative ``sample_weight (n,)``.
+
+        Parameters
+        ----------
+        X : (n, d) array
+        y : None
+            Ignored (scikit-learn convention).
+        sample_weight : (n,) array, optional
+
+        Returns
+        -------
+        self
+        """
+        mixture = KernelMixture.from_data(self.process, X, sample_weight, self.backend)
+        self.mixture_, self.data_, self.log_weights_ = mixture, mixture.data, mixture.log_weights
         return self
 
-    def _check_query(self, z, t):
-        check_fitted(self, "data_")
-        d = self.data_.shape[1]
-        z = check_points(z, "x", dim=self.process.state_dim(d), allow_1d=True)
-        t = self.process.check_time(t, n=z.shape[0])
-        return z.astype(self.data_.dtype, copy=False) if z.dtype != self.data_.dtype else z, t
-
-    def at(self, t):
-        """The marginal at a single time ``t`` (reused across query batches)."""
-        check_fitted(self, "data_")
-        t = self.process.check_time(t)
-        if t.ndim:
-            raise ValueError(f"t: expected a single time here, got shape {t.shape}")
-        return GaussianMarginal(self.process, self.data_, self.log_weights_, float(t), self.backend)
-
-    def _by_time(self, z, t, evaluate):
-        """Apply ``evaluate(marginal, rows)`` to the rows sharing each distinct time."""
-        return by_time(z, t, lambda rows, value: evaluate(self.at(value), rows))
+    def _mixture(self):
+        check_fitted(self, "mixture_")
+        return self.mixture_
 
     def log_density(self, x, t):
-        """``log rho_t(x)``; ``x (m, D)``, ``t`` float or ``(m,)`` -> ``(m,)``."""
-        z, t = self._check_query(x, t)
-        return self._by_time(z, t, lambda marginal, rows: marginal.log_density(rows))
+        """``log rho_t(x)``.
+
+        Parameters
+        ----------
+        x : (m, D) array
+        t : float or (m,) array
+
+        Returns
+        -------
+        (m,) array
+        """
+        return self._mixture().evaluate(x, t, "log_density")
 
     def denoise(self, x, t):
-        """Posterior mean ``E[x_0 | x_t = x]``; returns ``(m, d)``."""
-        z, t = self._check_query(x, t)
-        return self._by_time(z, t, lambda marginal, rows: marginal.reduce(rows).mean)
+        """Posterior mean ``E[x_0 | x_t = x]``.
+
+        Parameters
+        ----------
+        x : (m, D) array
+        t : float or (m,) array
+
+        Returns
+        -------
+        (m, d) array
+        """
+        return self._mixture().evaluate(x, t, "denoise")
 
     def score(self, x, t):
-        """``grad log rho_t(x)``; returns ``(m, D)``."""
-        z, t = self._check_query(x, t)
+        """``grad log rho_t(x)``.
 
-        def evaluate(marginal, rows):
-            return marginal.score_from_mean(rows, marginal.reduce(rows).mean)
+        Parameters
+        ----------
+        x : (m, D) array
+        t : float or (m,) array
 
-        return self._by_time(z, t, evaluate)
+        Returns
+        -------
+        (m, D) array
+        """
+        return self._mixture().evaluate(x, t, "score")
 
     def sample(self, n, t, rng=None):
-        """Draw ``n`` points of ``rho_t``: a data point by weight, pushed through the transition."""
-        check_fitted(self, "data_")
-        n = check_count(n, "n")
-        rng = as_generator(rng)
-        probabilities = np.exp(self.log_weights_)
-        index = rng.choice(self.data_.shape[0], size=n, p=probabilities / probabilities.sum())
-        return self.process.sample(self.data_[index], t, rng=rng)
+        """Draw ``n`` points of ``rho_t``: a data point by weight, pushed through the transition.
+
+        Parameters
+        ----------
+        n : int
+        t : float
+        rng : None, int or Generator
+
+        Returns
+        -------
+        (n, D) array
+        """
+        return self._mixture().sample(n, t, rng)

@@ -275,6 +275,27 @@ class GaussianProcess(MarkovProcess):
         """``F(t)`` with ``b(x, t) = F(t) x``, as a structured operator."""
         raise NotImplementedError
 
+    def transition_kernel(self, t=None, bandwidth_factors=None, data_space=False):
+        """The whitened Gaussian kernel of the transition (:mod:`opdiff.processes.kernels`).
+
+        Parameters
+        ----------
+        t : float or (m,) array, optional
+            Time(s), one per query row for an array (``None``: the time-free kernel).
+        bandwidth_factors : (n,) array, optional
+            Per-point factors ``lambda_i``: kernel ``N(Phi lift(x_i), lambda_i^2 Sigma)``.
+        data_space : bool
+            The data-space kernel ``N(x_i, lambda_i^2 C(t))`` (density of ``x_0``).
+
+        Returns
+        -------
+        GaussianKernel
+        """
+        from .kernels import KronGaussianKernel
+
+        t = None if t is None else self.check_time(t)
+        return KronGaussianKernel(self, t, bandwidth_factors, data_space)
+
     def drift(self, x, t):
         return self.drift_operator(self.check_time(t, n=x.shape[0], include_min=True)).apply(x)
 

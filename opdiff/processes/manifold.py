@@ -160,6 +160,27 @@ class ManifoldBrownianMotion(MarkovProcess):
             raise ValueError(f"dim: expected the ambient dimension {self.manifold.ambient_dim}, got {dim}")
         return UniformPrior(self.manifold)
 
+    def transition_kernel(self, t=None, bandwidth_factors=None, data_space=False):
+        """The heat kernel of the transition (:class:`~opdiff.processes.kernels.HeatKernel`).
+
+        Parameters
+        ----------
+        t : float or (m,) array, optional
+            Time(s), one per query row for an array (``None``: the time-free kernel).
+        bandwidth_factors : (n,) array, optional
+            Per-point factors ``lambda_i``: heat time ``s(t) lambda_i^2``.
+        data_space : bool
+            No effect (the data and the state live on the same manifold).
+
+        Returns
+        -------
+        HeatKernel
+        """
+        from .kernels import HeatKernel
+
+        t = None if t is None else self.check_time(t)
+        return HeatKernel(self, t, bandwidth_factors)
+
     # ---- transitions ----------------------------------------------------------------------
     def _check(self, x, name, t):
         x = self.manifold.check_points(x, name)

@@ -127,6 +127,20 @@ class SpectralAnisotropic(GaussianProcess):
     def drift_operator(self, t):
         return self.schedule.drift_operator(t)
 
+    def transition_kernel(self, t=None, bandwidth_factors=None, data_space=False):
+        """The Fourier-whitened Gaussian kernel (:class:`~opdiff.processes.kernels.FourierGaussianKernel`).
+
+        Parameters are those of :meth:`GaussianProcess.transition_kernel`.
+
+        Returns
+        -------
+        FourierGaussianKernel
+        """
+        from .kernels import FourierGaussianKernel
+
+        t = None if t is None else self.check_time(t)
+        return FourierGaussianKernel(self, t, bandwidth_factors, data_space)
+
     def diffusion(self, t):
         """``g(t) Sigma_w^{1/2}`` as a FourierDiagonal."""
         g = self.schedule.diffusion(t).c

@@ -147,7 +147,7 @@ def test_failed_refit_leaves_the_fitted_state_unchanged():
     before = dks.score(X[:3], 0.3)
     with pytest.raises(ValueError, match="X"):
         dks.fit(np.full((5, 2), np.nan))
-    with pytest.raises(ValueError, match="weights"):
-        dks.fit(X[:5], weights=[1.0, -1.0, 1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="sample_weight"):
+        dks.fit(X[:5], sample_weight=[1.0, -1.0, 1.0, 1.0, 1.0])
     assert dks.data_ is not None and dks.data_.shape == (20, 2)
     np.testing.assert_array_equal(dks.score(X[:3], 0.3), before)
