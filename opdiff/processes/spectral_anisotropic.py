@@ -177,54 +177,39 @@ class SpectralAnisotropic(GaussianProcess):
         return x0_hat, (x_tilde - x0_hat) / s
 
     def sample_ddim(self, score, n, steps=50, eta=0.0, t_end=1e-3, rng=None, progress=False):
-        """DDIM (``eta = 0``) or stochastic DDIM / ancestral (``eta > 0``) with ``Sigma_w`` noise.
+        """DDIM from the prior on ``linspace(T, t_end, steps)``: :func:`opdiff.sampling.sample_ddim`'s final samples.
 
         Parameters
         ----------
         score : callable
             ``score(x (n, D), t float) -> (n, D)``: a score of the forward marginals (e.g.
-            ``DiffusionKernelSmoother(process).fit(X).score``).
+            ``DiffusionKernelSmoother(process).fit(X).score``); non-finite values are rejected.
         n : int
             Number of samples.
         steps : int
-            Number of score evaluations on ``linspace(T, t_end, steps)``; the output is the
-            denoised ``x0_hat`` at ``t_end``.
+            Number of score evaluations; the output is the denoised ``x0_hat`` at ``t_end``.
         eta : float
-            Stochasticity in ``[0, 1]``.
+            Stochasticity in ``[0, 1]`` (noise coloured by ``Sigma_w^{1/2}``).
+        t_end : float
+            Last time, in ``(0, T)``.
+        rng : None, int or Generator
+        progress : bool
+            Show a tqdm progress bar (off by default).
 
         Returns
         -------
         (n, C*H*W) array
         """
+        from ..sampling import sample_ddim  # the sampler lives in opdiff.sampling (layer 4); imported on use
+
         rng = as_generator(rng)
-        steps = int(steps)
-        if steps < 1:
-            raise ValueError(f"steps: expected a positive number of steps, got {steps}")
-        eta = float(eta)
-        if not 0.0 <= eta <= 1.0:
-            raise ValueError(f"eta: expected a value in [0, 1], got {eta}")
+        steps = check_count(steps, "steps")
         t_end = check_positive(t_end, "t_end")
         if t_end >= self.t_max:
             raise ValueError(f"t_end: expected a time below T={self.t_max}, got {t_end}")
-        x = self.prior().sample(int(n), self.dim, rng=rng)
-        root = self.covariance.cholesky()
-        times = np.linspace(self.t_max, t_end, steps)
-        iterator = range(steps)
-        if progress:
-            from tqdm import tqdm
-            iterator = tqdm(iterator, desc="SAGD DDIM")
-        for k in iterator:
-            t = times[k]
-            x0_hat, eps_hat = self.denoise_from_score(x, t, score(x, t))
-            if k + 1 == steps:
-                return x0_hat
-            s, s_next = float(self.schedule.noise_level(t)), float(self.schedule.noise_level(times[k + 1]))
-            sig = eta * s_next * np.sqrt(max(1.0 - (s_next / s) ** 2, 0.0))
-            x_tilde = x0_hat + np.sqrt(s_next**2 - sig**2) * eps_hat
-            if sig > 0:
-                x_tilde = x_tilde + sig * root.apply(rng.standard_normal(x.shape))
-            x = float(self.schedule.scale(times[k + 1])) * x_tilde
-        return x
+        x = self.prior().sample(check_count(n, "n"), self.dim, rng=rng)
+        return sample_ddim(score, x, np.linspace(self.t_max, t_end, steps), process=self, eta=eta, rng=rng,
+                           progress=progress).x
 
     def __repr__(self):
         return f"SpectralAnisotropic(shape={self.shape}, covariance={self.covariance}, schedule={self.schedule!r})"

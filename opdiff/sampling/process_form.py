@@ -35,19 +35,24 @@ class ProcessDynamics:
         ``transition(t)`` (Gaussian processes) enables :meth:`tweedie`.
     times : (m,) array, optional
         Checked against the process's time range.
+    last_evaluated : bool
+        Whether the model is evaluated at ``times[-1]`` (Heun); if not, the last time may be the
+        process's ``t_min`` (e.g. 0: the last step ends at the data).
     weight : float, optional
         ``1`` (reverse SDE) or ``1/2`` (probability flow): with ``times``, a process that reports
         ``reverse_euler_growth(times, weight)`` (the worst-case amplification of explicit Euler steps
         on the grid) gets a :class:`StiffGridWarning` above :data:`GROWTH_WARNING`.
     """
 
-    def __init__(self, process, times=None, weight=None):
+    def __init__(self, process, times=None, weight=None, last_evaluated=True):
         for attribute in ("drift", "diffusion"):
             if not callable(getattr(process, attribute, None)):
                 raise TypeError(f"process: expected an object with drift(x, t) and diffusion(t), "
                                 f"got {type(process).__name__}")
         if times is not None and hasattr(process, "check_time"):
-            process.check_time(times, name="times")
+            process.check_time(times if last_evaluated else times[:-1], name="times")
+            if not last_evaluated:
+                process.check_time(times[-1:], name="times", include_min=True)
         self.process = process
         #: The trajectories a run can record (Tweedie's denoised output needs a Gaussian transition).
         self.recordable = RECORDABLE if hasattr(process, "transition") else ("samples",)
@@ -97,7 +102,8 @@ def sample_probability_flow(score, x, times, *, process, method="heun", rng=None
     x : (n, D) array
         Starting states at ``times[0]``.
     times : (n_steps + 1,) array
-        Strictly decreasing times inside the process's range (:mod:`opdiff.sampling.schedules`).
+        Strictly decreasing times inside the process's range (:mod:`opdiff.sampling.schedules`); with
+        Euler the last one may be the process's ``t_min`` (0), where the score is not evaluated.
     process : MarkovProcess
     method : {"euler", "heun"}
     rng : None, int or Generator
@@ -114,7 +120,8 @@ def sample_probability_flow(score, x, times, *, process, method="heun", rng=None
     check_choice(method, "method", ("euler", "heun"))
     x = check_start(x)
     times = check_times(times)
-    dynamics = ProcessDynamics(process, times, weight=0.5 if method == "euler" else None)
+    euler = method == "euler"
+    dynamics = ProcessDynamics(process, times, weight=0.5 if euler else None, last_evaluated=not euler)
     model = CountedModel(score, "score", x.shape, x.dtype)
     n_steps = len(times) - 1
     run = Recorder(x, n_steps, callback, record, dynamics.recordable)

@@ -122,7 +122,8 @@ def sample_reverse_sde(score, x, times, *, process, rng=None, callback=None, pro
     x : (n, D) array
         Starting points at ``times[0]`` (e.g. ``process.prior()`` samples), in the process's state space.
     times : (n_steps + 1,) array
-        Strictly decreasing times inside the process's range.
+        Strictly decreasing times inside the process's range; the last one may be the process's
+        ``t_min`` (0): the score is not evaluated there.
     process : MarkovProcess
         Supplies ``drift(x, t)`` and ``diffusion(t)`` (a scalar, a diagonal or a structured operator).
     rng, callback, progress
@@ -141,7 +142,7 @@ def sample_reverse_sde(score, x, times, *, process, rng=None, callback=None, pro
     """
     x = check_start(x)
     times = check_times(times)
-    dynamics = ProcessDynamics(process, times, weight=1.0)
+    dynamics = ProcessDynamics(process, times, weight=1.0, last_evaluated=False)
     model = CountedModel(score, "score", x.shape, x.dtype)
     rng = as_generator(rng)
     n_steps = len(times) - 1
