@@ -1,6 +1,7 @@
-"""fig_dks and fig_riemannian at size="test": every PNG is captioned, and the numbers the panels show are in
-results.json and agree with what they claim (score error falling with n, the selected time at the top
-of the held-out curve, held-out likelihoods below the true law's)."""
+"""fig_dks, fig_riemannian and fig_sampling_geometry at size="test": every PNG is captioned, and the numbers
+the panels show are in results.json and agree with what they claim (score error falling with n, the
+selected time at the top of the held-out curve, held-out likelihoods below the true law's, straight
+sampling paths and bent denoising paths, solver orders)."""
 import json
 
 import numpy as np
@@ -21,7 +22,14 @@ def riemannian_run(tmp_path_factory):
     return out, paper_figures.load("riemannian").make(out, size="test")
 
 
-@pytest.mark.parametrize("run, module", [("dks_run", "dks"), ("riemannian_run", "riemannian")])
+@pytest.fixture(scope="module")
+def geometry_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sampling_geometry")
+    return out, paper_figures.load("sampling_geometry").make(out, size="test")
+
+
+@pytest.mark.parametrize("run, module", [("dks_run", "dks"), ("riemannian_run", "riemannian"),
+                                         ("geometry_run", "sampling_geometry")])
 def test_every_png_has_its_caption(run, module, request):
     out, paths = request.getfixturevalue(run)
     assert sorted(path.name for path in paths) == sorted(paper_figures.load(module).CAPTIONS)
@@ -58,3 +66,20 @@ def test_riemannian_numbers(riemannian_run):
             # over folds) stays below the true law's mean log-density on 2000 test points, up to 0.5.
             assert row["best_heldout_loglik"] < row["true_mean_log_density"] + 0.5
             assert row["best_heldout_loglik"] > row["true_mean_log_density"] - 2.0   # and close to it
+
+
+def test_sampling_geometry_numbers(geometry_run):
+    out, _ = geometry_run
+    numbers = json.loads((out / "results.json").read_text())["sampling_geometry"]
+    for data in ("toy", "digits"):
+        sampling, denoising = numbers["deviation"][f"{data}_samples"], numbers["deviation"][f"{data}_denoised"]
+        # The paper's observations 1 and 2: the sampling path hugs its chord (the paper's bound is 20 / 4e3 =
+        # 0.005 on CIFAR-10; 0.02 leaves room for our 12-step grid), the denoising path bends much more, and
+        # the mean distance to the end point only falls.
+        assert sampling["max_deviation"] < 0.02 < denoising["max_deviation"]
+        assert np.all(np.diff(sampling["relative_distance_to_end"]) <= 1e-9)
+    orders = {name: row["order"] for name, row in numbers["error_vs_nfe"].items()}
+    # Fitted slopes of log error against log NFE on 3 grids: first order for Euler, second for Heun.
+    assert 0.7 < orders["Euler"] < 1.3 and orders["Heun"] > 1.6
+    sigmas = numbers["trajectories"]["montage_sigmas"]
+    assert sigmas[0] == pytest.approx(80.0) and sigmas[-1] == pytest.approx(0.002) and np.all(np.diff(sigmas) < 0)
