@@ -1,4 +1,4 @@
-"""The library-wide input contract (DESIGN.md, "Conventions"), table-driven over the public API.
+"""The library-wide input contract (docs/architecture.md, "Conventions"), table-driven over the public API.
 
 Bad input gets a ``ValueError`` (``TypeError`` for a wrong kind of object) whose message starts with the
 argument's name, in the house style ``"<argument>: expected <what>, got <what>"``: wrong shapes,
@@ -507,3 +507,388 @@ def test_failed_refit_leaves_the_fitted_estimator_unchanged(name):
         for key, value in state.items():
             assert after[key] is value, f"{name}.{key} changed by a failed fit"
         np.testing.assert_array_equal(estimator.score(x, 0.5), before)
+
+
+# ---------------------------------------------------------------------------------------------- the whole public API
+# Every public function and class of every subpackage (its __all__, the public classes and functions it
+# exposes, and the public names of the submodules listed in __all__) has a bad-input case here, or
+# another test of this file that feeds it bad input, or a line in NO_ARRAY_INPUT saying why it takes
+# none. test_every_public_name_is_covered fails naming any public name added without one.
+from opdiff import datasets, linalg, manifolds, operators, reductions, spectral  # noqa: E402
+from opdiff.backend import (as_float_array, check_choice, check_count, check_finite, check_fitted,  # noqa: E402
+                            check_points, check_positive, check_time, chunk_budget, chunk_rows, require_extra,
+                            set_chunk_bytes)
+from opdiff.estimators import ResidualScore, control_variates, elbo, losses  # noqa: E402
+
+OU = OrnsteinUhlenbeck()
+H22 = Hermite(2, 2)
+
+
+def _fitted_oism():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _oism().fit(X)
+
+
+PUBLIC_CASES = [
+    # backend
+    ("opdiff.backend.as_float_array", "x", lambda: as_float_array(np.array(["a"]))),
+    ("opdiff.backend.check_choice", "opt", lambda: check_choice("nope", "opt", ("a", "b"))),
+    ("opdiff.backend.check_count", "n", lambda: check_count(2.5, "n")),
+    ("opdiff.backend.check_finite", "x", lambda: check_finite(with_nan(X), "x")),
+    ("opdiff.backend.check_fitted", "", lambda: check_fitted(_oism(), "moment_means_")),
+    ("opdiff.backend.check_is_fitted", "", lambda: check_fitted(_oism(), ["moment_means_"])),
+    ("opdiff.backend.check_points", "x", lambda: check_points(X[:, 0], "x")),
+    ("opdiff.backend.check_positive", "h", lambda: check_positive(-1.0, "h")),
+    ("opdiff.backend.check_time", "t", lambda: check_time(np.nan)),
+    ("opdiff.backend.chunk_budget", "n_bytes", lambda: chunk_budget(-1).__enter__()),
+    ("opdiff.backend.chunk_rows", "n_rows", lambda: list(chunk_rows(-3, 8))),
+    ("opdiff.backend.set_chunk_bytes", "n_bytes", lambda: set_chunk_bytes(0)),
+    ("opdiff.backend.require_extra", "", lambda: require_extra("a_module_that_is_not_installed")),
+    # datasets
+    ("opdiff.datasets.GaussianMixture", "means", lambda: datasets.GaussianMixture([1.0], [[np.nan, 0.0]], 1.0)),
+    ("opdiff.datasets.GaussianMixture", "covs", lambda: datasets.GaussianMixture([1.0], [[0.0, 0.0]], -1.0)),
+    ("opdiff.datasets.GaussianMixture", "n", lambda: datasets.GaussianMixture([1.0], [[0.0, 0.0]], 1.0).sample(2.5)),
+    ("opdiff.datasets.VonMisesFisherMixture", "n",
+     lambda: datasets.VonMisesFisherMixture([[0, 0, 1.0]], [2.0]).sample(2.5, rng=0)),
+    ("opdiff.datasets.VonMisesFisherMixture", "kappas", lambda: datasets.VonMisesFisherMixture([[0, 0, 1.0]], [-2.0])),
+    ("opdiff.datasets.WrappedNormalMixture", "n",
+     lambda: datasets.WrappedNormalMixture([[0.0, 0.0]], [0.5]).sample(2.5, rng=0)),
+    ("opdiff.datasets.WrappedNormalMixture", "stds", lambda: datasets.WrappedNormalMixture([[0.0, 0.0]], [np.nan])),
+    ("opdiff.datasets.latlon_to_unit", "latitude", lambda: datasets.latlon_to_unit([100.0], [0.0])),
+    ("opdiff.datasets.latlon_to_unit", "longitude", lambda: datasets.latlon_to_unit([10.0], [np.nan])),
+    ("opdiff.datasets.unit_to_latlon", "x", lambda: datasets.unit_to_latlon(2.0 * XS)),
+    ("opdiff.datasets.make_toy", "n", lambda: datasets.make_toy("moons", 2.5)),
+    ("opdiff.datasets.make_toy", "name", lambda: datasets.make_toy("nope", 10)),
+    ("opdiff.datasets.random_mixture", "n_components", lambda: datasets.random_mixture(0, 2, rng=0)),
+    ("opdiff.datasets.load_latlon", "path", lambda: datasets.load_latlon("/nonexistent/file.csv")),
+    ("opdiff.datasets.load_digits_images", "n", lambda: datasets.load_digits_images(n=-1)),
+    ("opdiff.datasets.load_natural_patches", "size", lambda: datasets.load_natural_patches(n=4, size=0)),
+    ("opdiff.datasets.load_mnist", "path", lambda: datasets.load_mnist("/nonexistent")),
+    ("opdiff.datasets.load_cifar10", "path", lambda: datasets.load_cifar10("/nonexistent")),
+    ("opdiff.datasets.read_idx", "path", lambda: datasets.read_idx("/nonexistent.idx")),
+    # estimators: losses, control variates, ELBO, residual scores
+    ("opdiff.estimators.losses.ism_loss", "n_probes",
+     lambda: losses.ism_loss(lambda x, t: -x, X, 0.5, divergence="hutchinson", n_probes=0, rng=0)),
+    ("opdiff.estimators.losses.ism_loss", "x", lambda: losses.ism_loss(lambda x, t: -x, with_nan(X), 0.5)),
+    ("opdiff.estimators.losses.sliced_loss", "n_projections",
+     lambda: losses.sliced_loss(lambda x, t: -x, X, 0.5, n_projections=0)),
+    ("opdiff.estimators.losses.sliced_loss", "model", lambda: losses.sliced_loss(lambda x, t: np.nan * x, X, 0.5)),
+    ("opdiff.estimators.losses.dsm_loss", "process", lambda: losses.dsm_loss(lambda x, t: -x, X, 0.5, process=None)),
+    ("opdiff.estimators.losses.dsm_loss", "x0", lambda: losses.dsm_loss(lambda x, t: -x, with_nan(X), 0.5, OU)),
+    ("opdiff.estimators.losses.operator_ism_loss", "params", lambda: losses.operator_ism_loss(H22, np.zeros(3), X, 0.5)),
+    ("opdiff.estimators.losses.operator_ism_loss", "t", lambda: losses.operator_ism_loss(H22, np.zeros(8), X, -0.5)),
+    ("opdiff.estimators.losses.hutchinson_variance", "probe", lambda: losses.hutchinson_variance(np.eye(2), "nope")),
+    ("opdiff.estimators.losses.directional_derivative", "step",
+     lambda: losses.directional_derivative(lambda x, t: x, X, 0.5, X, step=0.0)),
+    ("opdiff.estimators.losses.LinearScoreModel", "params",
+     lambda: losses.ism_loss(_fitted_oism().linear_model(), X, 0.5, params=None)),
+    ("opdiff.estimators.losses.LossEstimate", "model", lambda: losses.ism_loss(lambda x, t: np.inf * x, X, 0.5,
+                                                                              divergence="hutchinson", rng=0)),
+    ("opdiff.estimators.control_variates.apply_control_variates", "samples",
+     lambda: control_variates.apply_control_variates(with_nan(np.ones(16)), X)),
+    ("opdiff.estimators.control_variates.apply_control_variates", "controls",
+     lambda: control_variates.apply_control_variates(np.ones(16), with_nan(X))),
+    ("opdiff.estimators.control_variates.optimal_coefficients", "controls",
+     lambda: control_variates.optimal_coefficients(np.ones(16), X[:3])),
+    ("opdiff.estimators.control_variates.OperatorControlVariates", "t",
+     lambda: control_variates.OperatorControlVariates(H22).values(X, X, -1.0)),
+    ("opdiff.estimators.control_variates.OperatorControlVariates", "xt",
+     lambda: control_variates.OperatorControlVariates(H22).values(X, with_nan(X), 0.5)),
+    ("opdiff.estimators.control_variates.OperatorControlVariates", "basis",
+     lambda: control_variates.OperatorControlVariates("hermite").values(X, X, 0.5)),
+    ("opdiff.estimators.control_variates.ControlVariateResult", "samples",
+     lambda: control_variates.apply_control_variates(np.ones(2), X[:2])),
+    ("opdiff.estimators.control_variates.ControlVariateLoss", "t",
+     lambda: losses.dsm_loss(lambda x, t: -x, X, -0.5, OU, control_variates=control_variates.OperatorControlVariates(H22))),
+    ("opdiff.estimators.ResidualScore", "", lambda: ResidualScore(_oism(), lambda x, t: 0 * x)),
+    ("opdiff.estimators.IllConditionedWarning", "ridge", lambda: OISM(OU, H22, ridge=-1.0).fit(X)),
+    ("opdiff.estimators.OISM", "basis", lambda: OISM(OU, "hermite").fit(X)),
+    ("opdiff.estimators.OISM", "sample_weight", lambda: OISM(OU, H22).fit(X, sample_weight=-np.ones(16))),
+    ("opdiff.estimators.OISM", "X", lambda: OISM(BrownianMotion(T=5.0), Fourier(2, 2)).fit(np.full((4, 2), 210.0))),
+    ("opdiff.estimators.elbo.dsm_elbo", "x", lambda: elbo.dsm_elbo(VPSDE(), with_nan(X), lambda x, t: -x, rng=0)),
+    ("opdiff.estimators.elbo.ism_elbo", "n_probes",
+     lambda: elbo.ism_elbo(VPSDE(), X, lambda x, t: -x, rng=0, n_probes=0)),
+    ("opdiff.estimators.elbo.mean_elbo", "form", lambda: elbo.mean_elbo(VPSDE(), X, lambda x, t: -x, form="nope")),
+    ("opdiff.estimators.elbo.sample_times", "n", lambda: elbo.sample_times(VPSDE(), 0)),
+    ("opdiff.estimators.elbo.prior_kl", "mean", lambda: elbo.prior_kl(VPSDE(), np.nan)),
+    ("opdiff.estimators.elbo.gaussian_entropy", "variance", lambda: elbo.gaussian_entropy(-1.0)),
+    ("opdiff.estimators.elbo.exact_score_elbo", "data_var", lambda: elbo.exact_score_elbo(VPSDE(), 0.0, -1.0)),
+    ("opdiff.estimators.elbo.gaussian_data_score", "data_var", lambda: elbo.gaussian_data_score(VPSDE(), 0.0, -1.0)),
+    # linalg
+    ("opdiff.linalg.Scalar", "c", lambda: linalg.Scalar(np.nan)),
+    ("opdiff.linalg.Diagonal", "v", lambda: linalg.Diagonal([1.0, np.inf])),
+    ("opdiff.linalg.Kron", "block", lambda: linalg.Kron(np.full((2, 2), np.nan))),
+    ("opdiff.linalg.Kron", "block", lambda: linalg.Kron(np.ones((2, 3)))),
+    ("opdiff.linalg.FourierDiagonal", "eigenvalues", lambda: linalg.FourierDiagonal((1, 2, 2), -np.ones((2, 2)))),
+    ("opdiff.linalg.LinearOperator", "dim", lambda: linalg.Diagonal([1.0, 2.0]).logdet(3)),
+    ("opdiff.linalg.as_operator", "c", lambda: linalg.as_operator(np.nan)),
+    ("opdiff.linalg.linear_sde_transition", "F0", lambda: linalg.linear_sde_transition(np.ones((2, 3)), np.eye(2), 0.5)),
+    ("opdiff.linalg.van_loan_covariance", "tau", lambda: linalg.van_loan_covariance(-np.eye(2), np.eye(2), np.nan)),
+    # manifolds
+    ("opdiff.manifolds.FlatTorus", "tol", lambda: FlatTorus(2, tol=0)),
+    ("opdiff.manifolds.FlatTorus", "s", lambda: FlatTorus(2).sample_heat_kernel(np.zeros((1, 2)), -1.0, rng=0)),
+    ("opdiff.manifolds.FlatTorus", "n", lambda: FlatTorus(2).random_uniform(2.5, rng=0)),
+    ("opdiff.manifolds.Hypersphere", "n", lambda: Hypersphere(2).random_uniform(2.5, rng=0)),
+    ("opdiff.manifolds.Hypersphere", "tol", lambda: Hypersphere(2, tol=-1.0)),
+    ("opdiff.manifolds.Euclidean", "x", lambda: manifolds.Euclidean(2).check_points(with_nan(X))),
+    ("opdiff.manifolds.Manifold", "x", lambda: SPHERE.belongs(np.zeros((2, 4)))),
+    ("opdiff.manifolds.sphere_log_heat_kernel", "s", lambda: manifolds.sphere_log_heat_kernel(np.array([0.1]), 0.0, 2)),
+    ("opdiff.manifolds.sphere_log_heat_kernel", "theta",
+     lambda: manifolds.sphere_log_heat_kernel(np.array([np.nan]), 0.1, 2)),
+    ("opdiff.manifolds.sphere_log_heat_kernel", "tol", lambda: manifolds.sphere_log_heat_kernel(np.array([0.1]), 0.1, 2, tol=0)),
+    ("opdiff.manifolds.circle_log_heat_kernel", "s", lambda: manifolds.circle_log_heat_kernel(np.array([0.1]), -1.0)),
+    ("opdiff.manifolds.sphere_area", "n", lambda: manifolds.sphere_area(0)),
+    ("opdiff.manifolds.switch_time", "n", lambda: manifolds.switch_time(1)),
+    # metrics
+    ("opdiff.metrics.mmd_squared", "x", lambda: metrics.mmd_squared(X[:1], X)),
+    ("opdiff.metrics.frechet_distance", "features1", lambda: metrics.frechet_distance(with_nan(X), X)),
+    ("opdiff.metrics.frechet_digits_distance", "images1",
+     lambda: metrics.frechet_digits_distance(np.full((4, 1, 8, 8), np.nan), np.zeros((4, 1, 8, 8)))),
+    ("opdiff.metrics.vendi_score", "samples", lambda: metrics.vendi_score(with_nan(X))),
+    ("opdiff.metrics.pixel_diversity", "samples", lambda: metrics.pixel_diversity(with_nan(X))),
+    ("opdiff.metrics.bits_per_dim", "dim", lambda: metrics.bits_per_dim(-1.0, 0)),
+    ("opdiff.metrics.dequantize", "n_levels", lambda: metrics.dequantize(np.zeros((2, 2)), 0, rng=0)),
+    ("opdiff.metrics.LogitTransform", "alpha", lambda: metrics.LogitTransform(alpha=2.0)),
+    ("opdiff.metrics.DigitsClassifier", "images",
+     lambda: metrics.DigitsClassifier.train().features(np.full((2, 1, 8, 8), np.nan))),
+    # operators
+    ("opdiff.operators.Generator", "g", lambda: operators.Generator(OU).carre_du_champ(
+        operators.Quadratic(np.eye(2)), "g", X, 0.5)),
+    ("opdiff.operators.Generator", "t", lambda: operators.Generator(OU).apply(operators.Quadratic(np.eye(2)), X, -1.0)),
+    ("opdiff.operators.Semigroup", "t", lambda: operators.Semigroup(OU).apply(operators.Quadratic(np.eye(2)), X, -1.0)),
+    ("opdiff.operators.Semigroup", "n_samples", lambda: operators.Semigroup(OU, n_samples=0)),
+    ("opdiff.operators.Expectation", "x", lambda: operators.Semigroup(OU).apply(operators.Quadratic(np.eye(2)),
+                                                                               with_nan(X), 0.5)),
+    ("opdiff.operators.Polynomial", "exponents", lambda: operators.Polynomial([1.0], [[-1, 0]])),
+    ("opdiff.operators.Polynomial", "x", lambda: operators.Polynomial([1.0], [[1, 0]]).value(with_nan(X))),
+    ("opdiff.operators.Quadratic", "A", lambda: operators.Quadratic(np.full((2, 2), np.nan))),
+    ("opdiff.operators.Exponential", "k", lambda: operators.Exponential([np.nan, 0.0])),
+    ("opdiff.operators.PlaneWave", "k", lambda: operators.PlaneWave([np.inf, 0.0])),
+    ("opdiff.operators.GaussianBump", "width", lambda: operators.GaussianBump([0.0, 0.0], width=-1.0)),
+    ("opdiff.operators.SmoothFunction", "x", lambda: operators.GaussianBump([0.0, 0.0]).value(np.zeros((2, 3)))),
+    ("opdiff.operators.finite_difference_derivatives", "x",
+     lambda: operators.finite_difference_derivatives(lambda x: x[:, 0], with_nan(X))),
+    ("opdiff.operators.normalised_log_weights", "sample_weight", lambda: operators.normalised_log_weights(-np.ones(3), 3)),
+    ("opdiff.operators.KernelMixture", "data", lambda: operators.KernelMixture(VPSDE(), with_nan(X), np.zeros(16))),
+    # processes (bad times, points and counts of every process are the parametrised tests above)
+    ("opdiff.processes.GaussianPrior", "dim", lambda: VPSDE().prior().sample(5, rng=0)),
+    ("opdiff.processes.UniformPrior", "dim", lambda: ManifoldBrownianMotion(SPHERE).prior().sample(5, 4, rng=0)),
+    ("opdiff.processes.gaussian_logpdf", "residual", lambda: VPSDE().transition_logpdf(with_nan(X), X, 0.5)),
+    ("opdiff.processes.SpectralAnisotropic", "X",
+     lambda: DiffusionKernelSmoother(SpectralAnisotropic.power_law((1, 4, 4), 1.0)).fit(np.ones((10, 17)))),
+    ("opdiff.processes.SpectralAnisotropic", "x0",
+     lambda: SpectralAnisotropic.power_law((1, 4, 4), 1.0).sample(np.ones((2, 1, 4, 5)), 0.5, rng=0)),
+    ("opdiff.processes.StationaryLinearSDE", "dim", lambda: StationaryLinearSDE.cld().prior(dim=3)),
+    ("opdiff.processes.StationaryLinearSDE", "Q", lambda: StationaryLinearSDE(np.ones((2, 2)), np.eye(2), np.eye(2))),
+    # reductions
+    ("opdiff.reductions.pairwise_reduction", "queries",
+     lambda: reductions.pairwise_reduction(with_nan(X), X, lambda q, p: (np.zeros((len(q), len(p))),))),
+    ("opdiff.reductions.check_backend", "backend", lambda: reductions.check_backend("nope")),
+    ("opdiff.reductions.register_backend", "function", lambda: reductions.register_backend("mine", None)),
+    ("opdiff.reductions.set_dask_client", "n_partitions", lambda: reductions.set_dask_client(None, n_partitions=0)),
+    ("opdiff.reductions.reduce", "queries", lambda: reductions.reduce(reductions.SquaredDistance(), with_nan(X), X)),
+    ("opdiff.reductions.SquaredDistance", "precision", lambda: reductions.SquaredDistance(precision=-1.0)),
+    ("opdiff.reductions.LogKernel", "function", lambda: reductions.LogKernel(None)),
+    ("opdiff.reductions.merge", "partials", lambda: reductions.merge([])),
+    ("opdiff.reductions.DotProductTable", "tables", lambda: reductions.DotProductTable(None)),
+    ("opdiff.reductions.CoordinateTable", "tables", lambda: reductions.CoordinateTable(None)),
+    ("opdiff.reductions.Reduction", "queries", lambda: kernel_reduction(X[:, 0], X, _log_kernel)),
+    # sampling (the solvers' times, starts and denoisers: FUNCTION_CASES above)
+    ("opdiff.sampling.ancestral_step", "sigma_next", lambda: sampling.ancestral_step(1.0, -1.0)),
+    ("opdiff.sampling.sample_euler_ancestral", "x",
+     lambda: sampling.sample_euler_ancestral(lambda x, s: 0 * x, with_nan(X), [1.0, 0.0], rng=0)),
+    ("opdiff.sampling.sample_edm_stochastic", "s_churn",
+     lambda: sampling.sample_edm_stochastic(lambda x, s: 0 * x, X, [1.0, 0.0], rng=0, s_churn=-1.0)),
+    ("opdiff.sampling.sample_dpm_solver_pp_2m_sde", "x",
+     lambda: sampling.sample_dpm_solver_pp_2m_sde(lambda x, s: 0 * x, with_nan(X), [1.0, 0.5, 0.0], rng=0)),
+    ("opdiff.sampling.sample_dpm_solver_2", "sigmas",
+     lambda: sampling.sample_dpm_solver_2(lambda x, s: 0 * x, X, [1.0, 2.0])),
+    ("opdiff.sampling.sample_predictor_corrector", "x",
+     lambda: sampling.sample_predictor_corrector(lambda x, s: 0 * x, with_nan(X), [1.0, 0.0], rng=0)),
+    ("opdiff.sampling.sample_ode_jump", "x", lambda: sampling.sample_ode_jump(lambda x, s: 0 * x, with_nan(X), [1.0, 0.0])),
+    ("opdiff.sampling.sample_ddim", "x",
+     lambda: sampling.sample_ddim(lambda x, t: -x, with_nan(X), [1.0, 0.5], process=VPSDE())),
+    ("opdiff.sampling.sample_manifold_probability_flow", "x", lambda: sampling.sample_manifold_probability_flow(
+        lambda x, t: 0 * x, 2.0 * XS, [1.0, 0.5], process=ManifoldBrownianMotion(SPHERE))),
+    ("opdiff.sampling.log_likelihood", "x", lambda: sampling.log_likelihood(lambda x, t: -x, with_nan(X), process=VPSDE())),
+    ("opdiff.sampling.LogLikelihood", "n_steps", lambda: sampling.log_likelihood(lambda x, t: -x, X, process=VPSDE(),
+                                                                                 n_steps=0)),
+    ("opdiff.sampling.Trajectory", "attribute", lambda: sampling.chord_deviation(
+        sampling.sample_euler(lambda x, s: 0 * x, X, [1.0, 0.5, 0.0]), attribute="nope")),
+    ("opdiff.sampling.VEDenoiser", "output", lambda: sampling.VEDenoiser(VPSDE(), lambda x, t: x, output="nope")),
+    ("opdiff.sampling.ProcessDynamics", "process", lambda: sampling.ProcessDynamics("vp")),
+    ("opdiff.sampling.adams_bashforth_coefficients", "past", lambda: sampling.adams_bashforth_coefficients([], 1.0, 0.5)),
+    ("opdiff.sampling.euler_convex_combination", "x",
+     lambda: sampling.euler_convex_combination(with_nan(X), X, 1.0, 0.5)),
+    ("opdiff.sampling.taylor_step", "x", lambda: sampling.taylor_step(with_nan(X), X, 1.0, 0.5, X, 0.7)),
+    ("opdiff.sampling.finite_difference_form", "method",
+     lambda: sampling.finite_difference_form("nope", lambda x, s: 0 * x, X, 1.0, 0.5)),
+    ("opdiff.sampling.FiniteDifferenceStep", "x",
+     lambda: sampling.finite_difference_form("euler", lambda x, s: 0 * x, with_nan(X), 1.0, 0.5)),
+    ("opdiff.sampling.nearest_neighbour", "x", lambda: sampling.nearest_neighbour(with_nan(X), X)),
+    ("opdiff.sampling.NearestNeighbour", "data", lambda: sampling.nearest_neighbour(X, np.zeros((3, 3)))),
+    ("opdiff.sampling.polynomial_grid", "n_steps", lambda: sampling.polynomial_grid(0, 0.1, 1.0)),
+    ("opdiff.sampling.quadratic_grid", "n_steps", lambda: sampling.quadratic_grid(0, 0.1, 1.0)),
+    ("opdiff.sampling.log_snr_grid", "n_steps", lambda: sampling.log_snr_grid(0, 0.1, 1.0)),
+    ("opdiff.sampling.gits_schedule", "n_steps", lambda: sampling.gits_schedule(lambda x, s: 0 * x, X, 0)),
+    ("opdiff.sampling.convergence_study", "x",
+     lambda: sampling.convergence_study(lambda x, s: 0 * x, with_nan(X), [2], sigma_min=0.1, sigma_max=1.0)),
+    ("opdiff.sampling.reference_solution", "x", lambda: sampling.reference_solution(lambda x, s: 0 * x, with_nan(X), 1.0, 0.1)),
+    ("opdiff.sampling.discrete_curvature", "attribute", lambda: sampling.discrete_curvature(
+        sampling.sample_euler(lambda x, s: 0 * x, X, [1.0, 0.5, 0.0]), attribute="nope")),
+    ("opdiff.sampling.distance_to_end", "attribute", lambda: sampling.distance_to_end(
+        sampling.sample_euler(lambda x, s: 0 * x, X, [1.0, 0.5, 0.0]), attribute="nope")),
+    ("opdiff.sampling.projection_error", "n_components", lambda: sampling.projection_error(
+        sampling.sample_euler(lambda x, s: 0 * x, X, [1.0, 0.5, 0.0], record=True), n_components=0)),
+    ("opdiff.sampling.log_density_along", "trajectory", lambda: sampling.log_density_along(lambda x: x[:, 0], None)),
+    ("opdiff.sampling.mean_shift_increments", "trajectory", lambda: sampling.mean_shift_increments(lambda x: x, None)),
+    ("opdiff.sampling.noise_end_cosine", "trajectory", lambda: sampling.noise_end_cosine(None)),
+    ("opdiff.sampling.trajectory_statistics", "trajectory", lambda: sampling.trajectory_statistics(None)),
+    # spectral
+    ("opdiff.spectral.multi_indices", "dim", lambda: spectral.multi_indices(0, 2)),
+    ("opdiff.spectral.hermite_functions", "max_degree", lambda: spectral.hermite_functions(np.zeros(3), -1)),
+    ("opdiff.spectral.hermite_linearisation", "max_degree", lambda: spectral.hermite_linearisation(-2)),
+    ("opdiff.spectral.Hermite", "degree", lambda: Hermite(2, 0)),
+    ("opdiff.spectral.Fourier", "max_frequency", lambda: Fourier(2, 0)),
+    ("opdiff.spectral.SphericalHarmonics", "degree", lambda: SphericalHarmonics(-1)),
+    ("opdiff.spectral.EigenBasis", "process", lambda: Hermite(2, 2).check_process(VPSDE())),
+    # neural
+    ("opdiff.neural.MLP", "dim", lambda: __import__("opdiff.neural", fromlist=["MLP"]).MLP(0)),
+    ("opdiff.neural.UNet", "channels", lambda: __import__("opdiff.neural", fromlist=["UNet"]).UNet(0)),
+    ("opdiff.neural.Dense", "n_in", lambda: __import__("opdiff.neural", fromlist=["Dense"]).Dense(0, 2, rng=0)),
+    ("opdiff.neural.Adam", "lr", lambda: __import__("opdiff.neural", fromlist=["Adam"]).Adam(
+        __import__("opdiff.neural", fromlist=["MLP"]).MLP(2, hidden=(4,), rng=0), lr=-1.0)),
+    ("opdiff.neural.fourier_time_features", "n_features",
+     lambda: __import__("opdiff.neural", fromlist=["fourier_time_features"]).fourier_time_features(np.zeros(3), 3)),
+    ("opdiff.neural.ema_decay_at", "decay", lambda: __import__("opdiff.neural", fromlist=["ema_decay_at"]).ema_decay_at(2.0, 1)),
+    ("opdiff.neural.NetworkAdapter", "apply", lambda: __import__("opdiff.neural", fromlist=["NetworkAdapter"]).NetworkAdapter(
+        None, None, None)),
+    ("opdiff.neural.ScoreAdapter", "function", lambda: ScoreAdapter("f", VPSDE())),
+]
+
+# Public names fed bad input by the parametrised tests earlier in this file.
+ELSEWHERE = {
+    "opdiff.estimators.DiffusionKernelSmoother": "test_estimator_bad_queries_name_x",
+    "opdiff.operators.KernelMeanEmbedding": "test_estimator_bad_queries_name_x",
+    "opdiff.neural.NeuralScoreModel": "test_estimator_bad_queries_name_x",
+    "opdiff.processes.BrownianMotion": "test_process_times_out_of_range_name_t",
+    "opdiff.processes.OrnsteinUhlenbeck": "test_process_times_out_of_range_name_t",
+    "opdiff.processes.VESDE": "test_process_times_out_of_range_name_t",
+    "opdiff.processes.VPSDE": "test_process_times_out_of_range_name_t",
+    "opdiff.processes.FractionalDiffusion": "test_process_times_out_of_range_name_t",
+    "opdiff.processes.ManifoldBrownianMotion": "test_process_times_out_of_range_name_t",
+    "opdiff.processes.GaussianProcess": "test_process_bad_start_points_name_x0",
+    "opdiff.processes.ScalarGaussianProcess": "test_transition_start_time_after_t_names_s",
+    "opdiff.processes.MarkovProcess": "test_sde_coefficients_reject_times_out_of_range",
+    "opdiff.reductions.gaussian_reduction": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.reductions.kernel_reduction": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.metrics.median_bandwidth": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.metrics.sliced_wasserstein": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.metrics.fisher_divergence": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.metrics.held_out_log_likelihood": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.sampling.sample_euler": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.sampling.sample_heun": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.sampling.sample_dpm_solver_pp_2m": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.sampling.sample_euler_maruyama": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.sampling.sample_reverse_sde": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.sampling.sample_probability_flow": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.sampling.sample_manifold_reverse_sde": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.sampling.sample_ipndm": "test_unknown_option_strings_name_the_argument",
+    "opdiff.sampling.chord_deviation": "test_unknown_option_strings_name_the_argument",
+    "opdiff.sampling.get_grid": "test_unknown_option_strings_name_the_argument",
+    "opdiff.sampling.edm_sigmas": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.sampling.uniform_grid": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.sampling.uniform_time_grid": "test_functions_reject_bad_input_naming_the_argument",
+    "opdiff.manifolds.wrap_angle": "test_points_off_the_manifold_name_the_argument_and_the_distance",
+}
+
+# Public names that take no array input (constants, registries, exceptions, warnings, abstract bases,
+# result containers, argument-free functions), with the reason.
+NO_ARRAY_INPUT = {
+    "opdiff.backend.DEFAULT_DTYPE": "a dtype constant",
+    "opdiff.backend.NotFittedError": "an exception class",
+    "opdiff.backend.ParamsMixin": "a mixin; its set_params is tested in tests/backend",
+    "opdiff.backend.as_generator": "accepts any seed; a bad one is numpy's own error",
+    "opdiff.backend.get_chunk_bytes": "takes no argument",
+    "opdiff.backend.get_namespace": "dispatches on array types; never fails on NumPy input",
+    "opdiff.backend.is_cupy_array": "a predicate on any object",
+    "opdiff.backend.result_dtype": "a dtype rule on any arrays",
+    "opdiff.backend.to_numpy": "a conversion of any array",
+    "opdiff.datasets.TOYS": "a registry of generator functions",
+    "opdiff.datasets.two_spirals": "a make_toy generator (make_toy's case covers the count check)",
+    "opdiff.datasets.eight_gaussians": "a make_toy generator",
+    "opdiff.datasets.pinwheel": "a make_toy generator",
+    "opdiff.datasets.checkerboard": "a make_toy generator",
+    "opdiff.datasets.moons": "a make_toy generator",
+    "opdiff.datasets.rings": "a make_toy generator",
+    "opdiff.manifolds.DEFAULT_ATOL": "a tolerance constant",
+    "opdiff.neural.SiLU": "a parameter-free activation layer",
+    "opdiff.neural.Tanh": "a parameter-free activation layer",
+    "opdiff.neural.TrainingLoop": "internal state of NeuralScoreModel.fit",
+    "opdiff.processes.GeneratorCoefficients": "a result container",
+    "opdiff.reductions.KernelForm": "an abstract base of the kernel forms",
+    "opdiff.reductions.available_backends": "takes no argument",
+    "opdiff.reductions.clear_dask_cache": "takes no argument",
+    "opdiff.reductions.get_dask_client": "takes no argument",
+    "opdiff.sampling.DEFAULT_SOLVERS": "a registry of solvers",
+    "opdiff.sampling.EDM_CHURN": "a table of published constants",
+    "opdiff.sampling.GRIDS": "a registry of grids",
+    "opdiff.sampling.ODE_SOLVERS": "a registry of solvers",
+    "opdiff.sampling.SDE_SOLVERS": "a registry of solvers",
+    "opdiff.sampling.SOLVERS": "a registry of solvers",
+    "opdiff.sampling.RECORDABLE": "a tuple of attribute names",
+    "opdiff.sampling.StiffGridWarning": "a warning class",
+}
+
+
+def _public_names():
+    """Qualified public names: each subpackage's __all__ and exposed opdiff classes and functions, and the
+    public names of the submodules its __all__ lists (estimators.losses, .control_variates, .elbo)."""
+    import importlib
+    import inspect
+    import pkgutil
+    import types
+
+    import opdiff
+
+    names = set()
+
+    def collect(module, prefix, top):
+        listed = set(getattr(module, "__all__", []))
+        for name, value in vars(module).items():
+            if name.startswith("_") or not (inspect.isclass(value) or inspect.isfunction(value)):
+                continue
+            if getattr(value, "__module__", "").startswith("opdiff") and (top or value.__module__ == module.__name__):
+                listed.add(name)
+        for name in listed:
+            value = getattr(module, name, None)
+            if isinstance(value, types.ModuleType):
+                if top and value.__name__.startswith("opdiff"):
+                    collect(value, f"{prefix}.{name}", False)
+            else:
+                names.add(f"{prefix}.{name}")
+
+    for info in pkgutil.iter_modules(opdiff.__path__):
+        if not info.name.startswith("_"):
+            collect(importlib.import_module(f"opdiff.{info.name}"), f"opdiff.{info.name}", True)
+    return names
+
+
+def test_every_public_name_is_covered():
+    covered = {name for name, _, _ in PUBLIC_CASES} | set(ELSEWHERE) | set(NO_ARRAY_INPUT)
+    missing = sorted(_public_names() - covered)
+    assert not missing, (
+        f"{len(missing)} public names have no bad-input case in tests/test_api_contracts.py: {missing}. "
+        "Add a (name, argument, call) row to PUBLIC_CASES, or a line to NO_ARRAY_INPUT saying why it takes no array.")
+    for name, test in ELSEWHERE.items():
+        assert callable(globals().get(test)), f"ELSEWHERE[{name!r}] names {test!r}, which is not a test of this file"
+
+
+@pytest.mark.parametrize("name, argument, call", PUBLIC_CASES, ids=[f"{n}:{a}" for n, a, _ in PUBLIC_CASES])
+def test_public_api_rejects_bad_input_naming_the_argument(name, argument, call):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises((ValueError, TypeError, ImportError, FileNotFoundError),
+                           match=arg(argument) if argument else None):
+            call()

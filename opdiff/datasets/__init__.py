@@ -9,3 +9,6 @@ from .images import load_digits_images, load_natural_patches  # noqa: E402,F401
 from .manifold import (VonMisesFisherMixture, WrappedNormalMixture, latlon_to_unit, load_latlon,  # noqa: E402,F401
                        unit_to_latlon)
 from .image_files import load_cifar10, load_mnist, read_idx  # noqa: E402,F401
+
+__all__ += ["load_digits_images", "load_natural_patches", "VonMisesFisherMixture", "WrappedNormalMixture",
+            "latlon_to_unit", "load_latlon", "unit_to_latlon", "load_cifar10", "load_mnist", "read_idx"]

@@ -10,3 +10,5 @@ from .transitions import linear_sde_transition, van_loan_covariance
 __all__ = ["LinearOperator", "Scalar", "Diagonal", "Kron", "as_operator", "linear_sde_transition",
            "van_loan_covariance"]
 from .fourier import FourierDiagonal  # noqa: E402,F401
+
+__all__ += ["FourierDiagonal"]

@@ -11,3 +11,6 @@ from .linear import StationaryLinearSDE  # noqa: E402,F401
 from .manifold import ManifoldBrownianMotion, UniformPrior  # noqa: E402,F401
 from .fractional import FractionalDiffusion  # noqa: E402,F401
 from .spectral_anisotropic import SpectralAnisotropic  # noqa: E402,F401
+
+__all__ += ["StationaryLinearSDE", "ManifoldBrownianMotion", "UniformPrior", "FractionalDiffusion",
+            "SpectralAnisotropic"]

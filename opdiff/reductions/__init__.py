@@ -49,3 +49,5 @@ __all__ = ["Reduction", "reduce", "KernelForm", "SquaredDistance", "DotProductTa
            "merge", "gaussian_reduction", "kernel_reduction", "available_backends", "register_backend",
            "check_backend", "set_dask_client", "get_dask_client", "clear_dask_cache"]
 from .pairwise import pairwise_reduction  # noqa: E402,F401  (per-pair coefficients: Riemannian scores)
+
+__all__ += ["pairwise_reduction"]
