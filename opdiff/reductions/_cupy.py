@@ -78,45 +78,18 @@ def _fused_small_dim(queries, points, values, log_weights):
 def array_generic_reduction(form, queries, points, values, log_weights, gradient, chunk_bytes=None):
     """The chunked path in the namespace of the inputs (CuPy on GPU, NumPy in the CPU tests).
 
-    Parameters
-    ----------
-    form : KernelForm
-        Bound to these arrays.
-    queries : (m, D) array
-    points : (n, D) array
-    values : (n, p) array or None
-    log_weights : (n,) array or None
-    gradient : bool
-    chunk_bytes : int, optional
-
-    Returns
-    -------
-    log_sum : (m,) array
-    mean : (m, p) array
+    Arguments and result: the backend signature of :func:`opdiff.reductions.register_backend`.
     """
     return _numpy.reduce(form, queries, points, values, log_weights, gradient, chunk_bytes)
 
 
 def reduce(form, queries, points, values, log_weights, gradient, chunk_bytes=None):
-    """Reduction of a bound form on CuPy arrays; see :func:`opdiff.reductions.reduce`.
+    """Reduction of a bound form on CuPy arrays.
 
     ``SquaredDistance`` with default parameters, small D (and at most 16 values per point) uses the
     fused raw kernel; every other form and size, and NumPy inputs, the array-generic chunked path.
 
-    Parameters
-    ----------
-    form : KernelForm
-    queries : (m, D) array
-    points : (n, D) array
-    values : (n, p) array or None
-    log_weights : (n,) array or None
-    gradient : bool
-    chunk_bytes : int, optional
-
-    Returns
-    -------
-    log_sum : (m,) array
-    mean : (m, p) array
+    Arguments and result: the backend signature of :func:`opdiff.reductions.register_backend`.
     """
     xp = get_namespace(queries, points, values, log_weights)
     n_values = queries.shape[1] if values is None else values.shape[1]
@@ -127,25 +100,11 @@ def reduce(form, queries, points, values, log_weights, gradient, chunk_bytes=Non
     return array_generic_reduction(form, queries, points, values, log_weights, gradient, chunk_bytes)
 
 
-def unsupported(form):
-    """Why the CuPy backend cannot serve ``form``: never (the array path serves every form).
-
-    Parameters
-    ----------
-    form : KernelForm
-
-    Returns
-    -------
-    None
-    """
-    return None
-
-
 def _register():
     from .api import register_backend
 
     if importlib.util.find_spec("cupy") is not None:
-        register_backend("cupy", reduce, unsupported)
+        register_backend("cupy", reduce)
 
 
 _register()

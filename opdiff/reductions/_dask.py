@@ -91,7 +91,12 @@ def start_local_cluster(n_workers=2, threads_per_worker=1, processes=True):
 
 
 def get_dask_client():
-    """The client ``backend="dask"`` will use; raises ``ValueError`` when there is none."""
+    """The client ``backend="dask"`` will use; raises ``ValueError`` when there is none.
+
+    Returns
+    -------
+    distributed.Client
+    """
     if _STATE["client"] is not None:
         return _STATE["client"]
     distributed = require_extra("distributed")
@@ -120,21 +125,10 @@ def combine_partials(first, second):
 
 
 def partial_reduction(form, queries, points, values, log_weights, gradient, chunk_bytes=None):
-    """Reduction over one partition, on a worker; ``log_sum = -inf`` when every weight is zero.
+    """Reduction over one partition (the form restricted to it), on a worker; ``log_sum = -inf`` when every
+    weight is zero.
 
-    Parameters
-    ----------
-    form : KernelForm
-        Bound, restricted to the partition's points.
-    queries : (m, D) array
-    points, values, log_weights : the partition's arrays
-    gradient : bool
-    chunk_bytes : int, optional
-
-    Returns
-    -------
-    log_sum : (m,) array
-    mean : (m, p) array
+    Arguments and result: the backend signature of :func:`opdiff.reductions.register_backend`.
     """
     from .api import _select_backend
 
@@ -201,26 +195,13 @@ def _scattered_data(client, points, values, log_weights, n_partitions):
 
 
 def reduce(form, queries, points, values, log_weights, gradient, chunk_bytes=None):
-    """Reduction of a bound form on a dask cluster; see :func:`opdiff.reductions.reduce`.
+    """Reduction of a bound form on a dask cluster.
 
     The data partitions are cached on the workers between calls (module notes: invalidation rule);
     the form (per-point parameters included) travels with the queries, and each worker takes its
     partition's rows of it.
 
-    Parameters
-    ----------
-    form : KernelForm
-    queries : (m, D) array
-    points : (n, D) array
-    values : (n, p) array or None
-    log_weights : (n,) array or None
-    gradient : bool
-    chunk_bytes : int, optional
-
-    Returns
-    -------
-    log_sum : (m,) array
-    mean : (m, p) array
+    Arguments and result: the backend signature of :func:`opdiff.reductions.register_backend`.
     """
     client = get_dask_client()
     n_partitions = _STATE["n_partitions"] or max(1, sum(client.nthreads().values()))
@@ -231,27 +212,13 @@ def reduce(form, queries, points, values, log_weights, gradient, chunk_bytes=Non
     return _tree_reduce(client, partials).result()
 
 
-def unsupported(form):
-    """Why the dask backend cannot serve ``form``: never (each worker uses its best local backend).
-
-    Parameters
-    ----------
-    form : KernelForm
-
-    Returns
-    -------
-    None
-    """
-    return None
-
-
 def _register():
     import importlib.util
 
     from .api import register_backend
 
     if importlib.util.find_spec("distributed") is not None:
-        register_backend("dask", reduce, unsupported)
+        register_backend("dask", reduce)
 
 
 _register()

@@ -26,26 +26,9 @@ def _lazy_tensor():
 
 
 def reduce(form, queries, points, values, log_weights, gradient, chunk_bytes=None):
-    """``SquaredDistance`` reduction with pykeops; see :func:`opdiff.reductions.reduce`.
+    """``SquaredDistance`` reduction with pykeops (``chunk_bytes`` unused: KeOps stores no block).
 
-    ``chunk_bytes`` is accepted for the common backend signature; KeOps never stores a block.
-
-    Parameters
-    ----------
-    form : SquaredDistance
-        Bound to these arrays.
-    queries : (m, D) array
-    points : (n, D) array
-    values : (n, p) array or None
-    log_weights : (n,) array or None
-    gradient : bool
-        False (``reduce`` forms the Gaussian gradient from values).
-    chunk_bytes : int, optional
-
-    Returns
-    -------
-    log_sum : (m,) array
-    mean : (m, p) array
+    Arguments and result: the backend signature of :func:`opdiff.reductions.register_backend`.
     """
     LazyTensor = _lazy_tensor()
     dtype = queries.dtype
@@ -81,16 +64,7 @@ def reduce(form, queries, points, values, log_weights, gradient, chunk_bytes=Non
 
 
 def unsupported(form):
-    """Why KeOps cannot serve ``form`` (None: it can); see the module notes.
-
-    Parameters
-    ----------
-    form : KernelForm
-
-    Returns
-    -------
-    str or None
-    """
+    """Why KeOps cannot serve ``form`` (None: it can; module notes and :func:`opdiff.reductions.register_backend`)."""
     if isinstance(form, SquaredDistance):
         return None
     return ("a KeOps formula has no indexed table lookup, and the tabulated heat kernels have no closed form "

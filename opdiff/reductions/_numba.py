@@ -224,41 +224,51 @@ def _accumulate(weights, size, source, offset, sums):
         sums[k] += partial
 
 
+@njit(inline="always", error_model="numpy")
+def _split_state(running, totals, sums, split, first, size_q):
+    """A task's rows of the per-split partial reductions, reset to the reduction over no data."""
+    row_max = running[split, first:first + size_q]
+    row_total = totals[split, first:first + size_q]
+    row_sums = sums[split, first:first + size_q]
+    row_max[:] = -np.inf
+    row_total[:] = 0.0
+    row_sums[:] = 0.0
+    return row_max, row_total, row_sums
+
+
 # ---- per-form tile logits -----------------------------------------------------------------------------------
 
 SQUARED, DOT, COORDINATE = 0, 1, 2
 
 
 @njit(inline="always", fastmath=_FLAGS, error_model="numpy")
+def _pair_sums(query, points_t, start, size, out, squared, factor):
+    """``out[j] += factor sum_k g(x_k, y_jk)`` over the tile, ``g = (x - y)^2`` (``squared``) or ``x y``."""
+    for k in range(query.shape[0]):
+        coordinate = query[k]
+        tile_points = points_t[k, start:start + size]  # a slice: negative-index wraparound blocks vectorisation
+        if squared:
+            for j in range(size):
+                diff = coordinate - tile_points[j]
+                out[j] += factor * diff * diff
+        else:
+            for j in range(size):
+                out[j] += factor * coordinate * tile_points[j]
+
+
+@njit(inline="always", fastmath=_FLAGS, error_model="numpy")
 def _squared_logits(query, points_t, start, size, log_weights, rho, offset, half_scale, use_scale, scratch):
     """``log w_i - s_i (rho |x - y_i|^2 + e) / 2`` (``use_scale``; ``half_scale = s / 2``), else ``log w_i - rho |x - y_i|^2 / 2``."""
     tile_weights = log_weights[start:start + size]
-    coordinate = query[0]
-    tile_points = points_t[0, start:start + size]
     if use_scale:
-        for j in range(size):
-            diff = coordinate - tile_points[j]
-            scratch[j] = diff * diff
-        for k in range(1, query.shape[0]):
-            coordinate = query[k]
-            tile_points = points_t[k, start:start + size]
-            for j in range(size):
-                diff = coordinate - tile_points[j]
-                scratch[j] += diff * diff
+        scratch[:size] = 0.0
+        _pair_sums(query, points_t, start, size, scratch, True, scratch.dtype.type(1.0))
         tile_scale = half_scale[start:start + size]
         for j in range(size):
             scratch[j] = tile_weights[j] - tile_scale[j] * (rho * scratch[j] + offset)
-        return
-    half_rho = scratch.dtype.type(0.5) * rho  # the offset is one constant per query: added to log_sum at the end
-    for j in range(size):
-        diff = coordinate - tile_points[j]
-        scratch[j] = tile_weights[j] - half_rho * diff * diff
-    for k in range(1, query.shape[0]):
-        coordinate = query[k]
-        tile_points = points_t[k, start:start + size]
-        for j in range(size):
-            diff = coordinate - tile_points[j]
-            scratch[j] -= half_rho * diff * diff
+    else:  # the offset is one constant per query: added to log_sum at the end
+        scratch[:size] = tile_weights
+        _pair_sums(query, points_t, start, size, scratch, True, scratch.dtype.type(-0.5) * rho)
 
 
 @njit(inline="always", fastmath=_FLAGS, error_model="numpy")
@@ -276,15 +286,8 @@ def _cubic(z, table, coefficients, lo, inv_step, n_int):
 def _dot_logits(query, points_t, start, size, log_weights, base, point_index, coefficients, lo, inv_step, n_int,
                 scratch, slopes):
     """``log w_i + f(x . y_i)``; ``slopes`` gets ``f'(x . y_i)``."""
-    coordinate = query[0]
-    tile_points = points_t[0, start:start + size]
-    for j in range(size):
-        slopes[j] = coordinate * tile_points[j]
-    for k in range(1, query.shape[0]):
-        coordinate = query[k]
-        tile_points = points_t[k, start:start + size]
-        for j in range(size):
-            slopes[j] += coordinate * tile_points[j]
+    slopes[:size] = 0.0
+    _pair_sums(query, points_t, start, size, slopes, False, slopes.dtype.type(1.0))
     tile_weights = log_weights[start:start + size]
     tile_index = point_index[start:start + size]
     for j in range(size):
@@ -331,12 +334,7 @@ def _fused(kind, queries, points_t, values_t, log_weights, query_rho, query_offs
         scratch = np.empty(tile, dtype=queries.dtype)
         slopes = np.empty(tile, dtype=queries.dtype)
         pair = np.empty((pair_rows, tile), dtype=queries.dtype)
-        row_max = running[split, first:first + size_q]
-        row_total = totals[split, first:first + size_q]
-        row_sums = sums[split, first:first + size_q]
-        row_max[:] = -np.inf
-        row_total[:] = 0.0
-        row_sums[:] = 0.0
+        row_max, row_total, row_sums = _split_state(running, totals, sums, split, first, size_q)
         for tile_index in range(split * n_tiles // n_splits, (split + 1) * n_tiles // n_splits):
             start = tile_index * tile
             size = min(tile, n - start)
@@ -410,12 +408,7 @@ def _tiled_large_dim(queries, points, values, point_half_norms, log_weights, que
         # flat scratch, reshaped per tile: a (size_q, size) view of a (query_block, tile) array is not contiguous
         scratch = np.empty(query_block * tile, dtype=dtype)
         partial_flat = np.empty(query_block * n_values, dtype=dtype)
-        row_max = running[split, first:first + size_q]
-        row_total = totals[split, first:first + size_q]
-        row_sums = sums[split, first:first + size_q]
-        row_max[:] = -np.inf
-        row_total[:] = 0.0
-        row_sums[:] = 0.0
+        row_max, row_total, row_sums = _split_state(running, totals, sums, split, first, size_q)
         for tile_index in range(split * n_tiles // n_splits, (split + 1) * n_tiles // n_splits):
             start = tile_index * tile
             size = min(tile, n - start)
@@ -625,23 +618,9 @@ def _tabulated(form, queries, points, values, log_weights, gradient, chunk_bytes
 
 
 def reduce(form, queries, points, values, log_weights, gradient, chunk_bytes=None):
-    """Numba reduction of a bound form; see :func:`opdiff.reductions.reduce`.
+    """Numba reduction of a bound form: the fused kernel, or the large-D Gaussian path.
 
-    Parameters
-    ----------
-    form : SquaredDistance, DotProductTable or CoordinateTable
-        Bound to these arrays.
-    queries : (m, D) array
-    points : (n, D) array
-    values : (n, p) array or None
-    log_weights : (n,) array or None
-    gradient : bool
-    chunk_bytes : int, optional
-
-    Returns
-    -------
-    log_sum : (m,) array
-    mean : (m, p) array
+    Arguments and result: the backend signature of :func:`opdiff.reductions.register_backend`.
     """
     queries = np.ascontiguousarray(queries)
     dtype = queries.dtype
@@ -653,16 +632,7 @@ def reduce(form, queries, points, values, log_weights, gradient, chunk_bytes=Non
 
 
 def unsupported(form):
-    """Why the Numba backend cannot serve ``form`` (None: it can).
-
-    Parameters
-    ----------
-    form : KernelForm
-
-    Returns
-    -------
-    str or None
-    """
+    """Why the Numba backend cannot serve ``form`` (None: it can); see :func:`opdiff.reductions.register_backend`."""
     if isinstance(form, (SquaredDistance, DotProductTable, CoordinateTable)):
         return None
     return "only SquaredDistance, DotProductTable and CoordinateTable have fused kernels (use backend='numpy')"

@@ -66,24 +66,9 @@ def block_shape(m, n, pair_bytes, chunk_bytes=None):
 
 
 def reduce(form, queries, points, values, log_weights, gradient, chunk_bytes=None):
-    """Softmax reduction of a bound form, block by block; see :func:`opdiff.reductions.reduce`.
+    """Softmax reduction of a bound form, block by block (the reference backend).
 
-    Parameters
-    ----------
-    form : KernelForm
-        Bound to these queries and points.
-    queries : (m, D) array
-    points : (n, D) array
-    values : (n, p) array or None
-        Defaults to ``points``.
-    log_weights : (n,) array or None
-    gradient : bool
-    chunk_bytes : int, optional
-
-    Returns
-    -------
-    log_sum : (m,) array
-    mean : (m, p) array
+    Arguments and result: the backend signature of :func:`opdiff.reductions.register_backend`.
     """
     xp = get_namespace(queries, points)
     values = points if values is None else values

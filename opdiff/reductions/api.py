@@ -68,10 +68,15 @@ def register_backend(name, function, unsupported=None):
     name : str
         One of the known backend names.
     function : callable
-        ``function(form, queries, points, values, log_weights, gradient, chunk_bytes) -> (log_sum, mean)``
-        for a bound form and validated arrays.
+        ``function(form, queries, points, values, log_weights, gradient, chunk_bytes) -> (log_sum, mean)``:
+        ``form`` bound to the arrays (:meth:`~opdiff.reductions.forms.KernelForm.bind`), ``queries (m, D)``
+        and ``points (n, D)`` validated and in the form's compute dtype, ``values (n, p)`` or None (the
+        points), ``log_weights (n,)`` or None, ``gradient`` (bool; table forms only, the Gaussian
+        gradient is formed from values), ``chunk_bytes`` (int or None). Returns ``log_sum (m,)`` and
+        ``mean (m, p)`` (``(m, D)`` with ``gradient``).
     unsupported : callable, optional
-        ``unsupported(form) -> None`` or a string saying why the backend cannot serve ``form``.
+        ``unsupported(form) -> None`` or a string saying why the backend cannot serve ``form``
+        (default: it serves every form).
     """
     check_choice(name, "name", _KNOWN[1:])
     _BACKENDS[name] = (function, unsupported or (lambda form: None))

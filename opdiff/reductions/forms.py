@@ -34,12 +34,21 @@ from ._numpy import squared_distances
 
 
 class KernelForm(ParamsMixin):
-    """Base class of the kernel forms (see the module docstring)."""
+    """Base class of the kernel forms (see the module docstring).
+
+    A subclass names its per-query and per-point parameters (``query_parameters``,
+    ``point_parameters``) and implements ``_bind`` (validation) and ``_log_kernel`` (one block in the
+    array namespace); the public methods below are shared.
+    """
 
     #: the kernel is unchanged when both sides are translated (the array path centres the data)
     translation_invariant = False
     #: (b, t) arrays of the pair dtype the array path holds per block, and per coordinate
     pair_arrays, pair_arrays_per_dim = 3, 0
+    #: constructor parameters with one entry per query / per point
+    query_parameters, point_parameters = (), ()
+    #: whether the form is evaluated in float64 whatever the input dtype
+    float64_only = False
 
     def compute_dtype(self, dtype):
         """The dtype the form is evaluated in, for inputs of ``dtype``.
@@ -52,10 +61,12 @@ class KernelForm(ParamsMixin):
         -------
         dtype
         """
-        return dtype
+        return np.dtype(np.float64) if self.float64_only else np.dtype(dtype)
 
     def bind(self, m, n, dim, xp, dtype):
         """A copy with every parameter validated against ``m`` queries and ``n`` points, as ``xp`` arrays.
+
+        The form itself is never changed.
 
         Parameters
         ----------
@@ -70,10 +81,10 @@ class KernelForm(ParamsMixin):
         -------
         KernelForm
         """
-        raise NotImplementedError
+        return self._bind(m, n, dim, xp, dtype)
 
     def select(self, query_rows=slice(None), point_rows=slice(None)):
-        """The form restricted to some query rows and point rows (of a bound form).
+        """The bound form restricted to some query rows and point rows.
 
         Parameters
         ----------
@@ -83,10 +94,17 @@ class KernelForm(ParamsMixin):
         -------
         KernelForm
         """
-        raise NotImplementedError
+        params = self.get_params(deep=False)
+        for name in self.query_parameters:
+            params[name] = _take(params[name], query_rows)
+        for name in self.point_parameters:
+            params[name] = _take(params[name], point_rows)
+        selected = type(self)(**params)
+        selected.__dict__.update({key: value for key, value in vars(self).items() if key.endswith("_")})
+        return selected
 
     def log_kernel(self, queries, points, values, gradient):
-        """Array-namespace evaluation of one block (bound, selected form).
+        """Array-namespace evaluation of one block (of a bound, selected form).
 
         Parameters
         ----------
@@ -94,7 +112,8 @@ class KernelForm(ParamsMixin):
         points : (t, D) array
         values : (t, p) array
         gradient : bool
-            Contract against the gradient of ``log k`` in the query instead of ``values``.
+            Contract against the gradient of ``log k`` in the query instead of ``values`` (table forms;
+            :func:`~opdiff.reductions.reduce` forms the Gaussian gradient from values).
 
         Returns
         -------
@@ -103,7 +122,7 @@ class KernelForm(ParamsMixin):
         contract : callable
             ``weights (b, t) -> (b, p)`` weighted sums.
         """
-        raise NotImplementedError
+        return self._log_kernel(queries, points, values, gradient)
 
 
 def _optional_vector(value, name, length, xp, dtype, positive):
@@ -141,59 +160,19 @@ class SquaredDistance(KernelForm):
     """
 
     translation_invariant = True
+    query_parameters, point_parameters = ("precision", "offset"), ("point_scale",)
 
     def __init__(self, precision=None, offset=None, point_scale=None):
         self.precision = precision
         self.offset = offset
         self.point_scale = point_scale
 
-    def bind(self, m, n, dim, xp, dtype):
-        """Validated copy (see :meth:`KernelForm.bind`).
-
-        Parameters
-        ----------
-        m, n, dim : int
-        xp : module
-        dtype : dtype
-
-        Returns
-        -------
-        SquaredDistance
-        """
+    def _bind(self, m, n, dim, xp, dtype):
         return SquaredDistance(_optional_vector(self.precision, "precision", m, xp, dtype, True),
                                _optional_vector(self.offset, "offset", m, xp, dtype, False),
                                _optional_vector(self.point_scale, "point_scale", n, xp, dtype, True))
 
-    def select(self, query_rows=slice(None), point_rows=slice(None)):
-        """Restriction to some rows (see :meth:`KernelForm.select`).
-
-        Parameters
-        ----------
-        query_rows, point_rows : slice
-
-        Returns
-        -------
-        SquaredDistance
-        """
-        return SquaredDistance(_take(self.precision, query_rows), _take(self.offset, query_rows),
-                               _take(self.point_scale, point_rows))
-
-    def log_kernel(self, queries, points, values, gradient):
-        """One block (see :meth:`KernelForm.log_kernel`; the gradient is formed by ``reduce`` from values).
-
-        Parameters
-        ----------
-        queries : (b, D) array
-        points : (t, D) array
-        values : (t, p) array
-        gradient : bool
-            Must be False here.
-
-        Returns
-        -------
-        logits : (b, t) array
-        contract : callable
-        """
+    def _log_kernel(self, queries, points, values, gradient):
         xp = get_namespace(queries, points)
         block = squared_distances(queries, points, xp)
         if self.precision is not None:
@@ -279,38 +258,15 @@ class _TableForm(KernelForm):
     """Shared parameters of the tabulated forms: ``tables``, ``point_index``, ``query_index``."""
 
     kind = None
+    float64_only = True
+    query_parameters, point_parameters = ("query_index",), ("point_index",)
 
     def __init__(self, tables, point_index=None, query_index=None):
         self.tables = tables
         self.point_index = point_index
         self.query_index = query_index
 
-    def compute_dtype(self, dtype):
-        """float64 (see the module docstring).
-
-        Parameters
-        ----------
-        dtype : dtype
-
-        Returns
-        -------
-        dtype
-        """
-        return np.dtype(np.float64)
-
-    def bind(self, m, n, dim, xp, dtype):
-        """Validated copy, tables packed into ``packed_`` (see :meth:`KernelForm.bind`).
-
-        Parameters
-        ----------
-        m, n, dim : int
-        xp : module
-        dtype : dtype
-
-        Returns
-        -------
-        DotProductTable or CoordinateTable
-        """
+    def _bind(self, m, n, dim, xp, dtype):
         packed, n_rows = _pack_tables(self.tables, self.kind, self.query_index is not None,
                                       self.point_index is not None, xp)
         if n_rows > 1 and self.query_index is None:
@@ -322,21 +278,6 @@ class _TableForm(KernelForm):
                            _check_index(self.query_index, "query_index", m, n_rows, xp))
         bound.packed_ = packed
         return bound
-
-    def select(self, query_rows=slice(None), point_rows=slice(None)):
-        """Restriction to some rows (see :meth:`KernelForm.select`).
-
-        Parameters
-        ----------
-        query_rows, point_rows : slice
-
-        Returns
-        -------
-        DotProductTable or CoordinateTable
-        """
-        selected = type(self)(self.tables, _take(self.point_index, point_rows), _take(self.query_index, query_rows))
-        selected.packed_ = self.packed_
-        return selected
 
     def table_index(self):
         """Flat table index per pair, broadcastable to ``(b, t)`` (an int when there is one table).
@@ -392,21 +333,7 @@ class DotProductTable(_TableForm):
     kind = "dot"
     pair_arrays = 12
 
-    def log_kernel(self, queries, points, values, gradient):
-        """One block (see :meth:`KernelForm.log_kernel`).
-
-        Parameters
-        ----------
-        queries : (b, D) array
-        points : (t, D) array
-        values : (t, p) array
-        gradient : bool
-
-        Returns
-        -------
-        logits : (b, t) array
-        contract : callable
-        """
+    def _log_kernel(self, queries, points, values, gradient):
         logits, slopes = self.evaluate(queries @ points.T, self.table_index())
         if gradient:
             return logits, lambda weights: (weights * slopes) @ points
@@ -424,28 +351,15 @@ class CoordinateTable(_TableForm):
     tables : table, list of tables or nested list (grid) of tables
         ``kind="difference"`` tables (see :class:`DotProductTable`).
     point_index : (n,) int array, optional
+        Column of the table grid for each point.
     query_index : (m,) int array, optional
+        Row of the table grid for each query.
     """
 
     kind = "difference"
     pair_arrays, pair_arrays_per_dim = 12, 1
-    translation_invariant = False
 
-    def log_kernel(self, queries, points, values, gradient):
-        """One block (see :meth:`KernelForm.log_kernel`).
-
-        Parameters
-        ----------
-        queries : (b, D) array
-        points : (t, D) array
-        values : (t, p) array
-        gradient : bool
-
-        Returns
-        -------
-        logits : (b, t) array
-        contract : callable
-        """
+    def _log_kernel(self, queries, points, values, gradient):
         xp = get_namespace(queries, points)
         table = self.table_index()
         logits = 0.0
@@ -473,52 +387,13 @@ class LogKernel(KernelForm):
     def __init__(self, function):
         self.function = function
 
-    def bind(self, m, n, dim, xp, dtype):
-        """Checks that the function is callable (see :meth:`KernelForm.bind`).
-
-        Parameters
-        ----------
-        m, n, dim : int
-        xp : module
-        dtype : dtype
-
-        Returns
-        -------
-        LogKernel
-        """
+    def _bind(self, m, n, dim, xp, dtype):
         if not callable(self.function):
             raise TypeError(f"log_kernel: expected a callable (query_block, points) -> (b, n), "
                             f"got {type(self.function).__name__}")
         return self
 
-    def select(self, query_rows=slice(None), point_rows=slice(None)):
-        """The same form (no per-row parameters).
-
-        Parameters
-        ----------
-        query_rows, point_rows : slice
-
-        Returns
-        -------
-        LogKernel
-        """
-        return self
-
-    def log_kernel(self, queries, points, values, gradient):
-        """One block (see :meth:`KernelForm.log_kernel`; no gradient).
-
-        Parameters
-        ----------
-        queries : (b, D) array
-        points : (t, D) array
-        values : (t, p) array
-        gradient : bool
-
-        Returns
-        -------
-        logits : (b, t) array
-        contract : callable
-        """
+    def _log_kernel(self, queries, points, values, gradient):
         xp = get_namespace(queries, points)
         block = xp.array(self.function(queries, points), dtype=points.dtype)  # a copy: overwritten by the caller
         expected = (queries.shape[0], points.shape[0])

@@ -204,13 +204,16 @@ def _run(backend, form, queries, points, values, log_weights, gradient=False, ch
         # then dispatches to _cupy.reduce with the namespace of the inputs)
         from opdiff.reductions import api
 
-        function, unsupported = api._BACKENDS.get("cupy", (_cupy.reduce, _cupy.unsupported))
-        api._BACKENDS["cupy"] = (_cupy.reduce, _cupy.unsupported)
+        previous = api._BACKENDS.get("cupy")
+        api.register_backend("cupy", _cupy.reduce)
         try:
             return reduce(form, queries, points, values, log_weights, gradient=gradient, backend="cupy",
                           chunk_bytes=chunk_bytes)
         finally:
-            api._BACKENDS["cupy"] = (function, unsupported)
+            if previous is None:
+                del api._BACKENDS["cupy"]
+            else:
+                api._BACKENDS["cupy"] = previous
     return reduce(form, queries, points, values, log_weights, gradient=gradient, backend=backend,
                   chunk_bytes=chunk_bytes)
 
