@@ -177,8 +177,21 @@ def _check_degrees(values, name, low, high):
 
 
 def unit_to_latlon(x):
-    """Unit vectors ``(n, 3)`` to ``(latitude, longitude)`` in degrees (longitude in ``(-180, 180]``)."""
-    x = np.asarray(x, dtype=np.float64)
+    """Unit vectors to latitude and longitude in degrees.
+
+    Parameters
+    ----------
+    x : (n, 3) array
+        Points of the unit sphere (within its tolerance ``1e-6``).
+
+    Returns
+    -------
+    latitude : (n,) array
+        In ``[-90, 90]``.
+    longitude : (n,) array
+        In ``(-180, 180]``.
+    """
+    x = np.asarray(Hypersphere(2).check_points(x, "x"), dtype=np.float64)
     lat = np.degrees(np.arcsin(np.clip(x[:, 2], -1.0, 1.0)))
     lon = np.degrees(np.arctan2(x[:, 1], x[:, 0]))
     return lat, lon
@@ -206,7 +219,11 @@ def load_latlon(path, latitude=None, longitude=None):
         Missing columns, non-numeric entries, or latitudes outside ``[-90, 90]`` / longitudes
         outside ``[-180, 360]`` (the message names the row).
     """
-    with open(path, newline="") as handle:
+    try:
+        handle = open(path, newline="")
+    except OSError as exc:
+        raise FileNotFoundError(f"path: cannot read {path!r} ({exc.strerror})") from None
+    with handle:
         rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
     if not rows:
         raise ValueError(f"path: {path} holds no rows")

@@ -8,7 +8,7 @@ process, which makes it the ground truth of the tests (dense ``D x D`` algebra: 
 import numpy as np
 from scipy.special import logsumexp
 
-from ..backend import as_generator, check_count, check_points
+from ..backend import as_generator, check_count, check_points, check_positive
 
 
 class GaussianMixture:
@@ -117,7 +117,24 @@ class GaussianMixture:
 
 
 def random_mixture(n_components, dim, rng=None, spread=3.0, scale=(0.2, 0.8)):
-    """A random well-conditioned mixture (means ~ N(0, spread^2), random full covariances)."""
+    """A random well-conditioned mixture (means ~ N(0, spread^2), random full covariances).
+
+    Parameters
+    ----------
+    n_components : int
+    dim : int
+    rng : None, int or Generator
+    spread : float
+        Standard deviation of the means.
+    scale : (float, float)
+        Range of the covariances' standard deviations.
+
+    Returns
+    -------
+    GaussianMixture
+    """
+    n_components, dim = check_count(n_components, "n_components"), check_count(dim, "dim")
+    spread = check_positive(spread, "spread", strict=False)
     rng = as_generator(rng)
     means = spread * rng.standard_normal((n_components, dim))
     covs = []

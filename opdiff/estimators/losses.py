@@ -103,7 +103,23 @@ def _score_callable(model, params):
 
 
 def directional_derivative(fn, x, t, direction, step=1e-4):
-    """Central difference ``(fn(x + h v, t) - fn(x - h v, t)) / (2h)`` (error ``O(h^2)``)."""
+    """Central difference ``(fn(x + h v, t) - fn(x - h v, t)) / (2h)`` (error ``O(h^2)``).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(x (n, d), t) -> (n, ...)``.
+    x : (n, d) array
+    t : float or (n,) array
+    direction : (n, d) array
+    step : float
+        ``h > 0``.
+
+    Returns
+    -------
+    (n, ...) array
+    """
+    step = check_positive(step, "step")
     return (fn(x + step * direction, t) - fn(x - step * direction, t)) / (2.0 * step)
 
 

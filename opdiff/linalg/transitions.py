@@ -18,6 +18,20 @@ SERIES_THRESHOLD = 0.25
 _SERIES_TERMS = 40
 
 
+def _check_system(F0, GGT0, tau):
+    """float64 ``(F0, GGT0, taus (m,))``: square matrices of one size and finite non-negative times."""
+    F0 = np.asarray(F0, dtype=np.float64)
+    GGT0 = np.asarray(GGT0, dtype=np.float64)
+    if F0.ndim != 2 or F0.shape[0] != F0.shape[1] or not np.all(np.isfinite(F0)):
+        raise ValueError(f"F0: expected a finite square (K, K) matrix, got shape {F0.shape}")
+    if GGT0.shape != F0.shape or not np.all(np.isfinite(GGT0)):
+        raise ValueError(f"GGT0: expected a finite {F0.shape} matrix matching F0, got shape {GGT0.shape}")
+    taus = np.atleast_1d(np.asarray(tau, dtype=np.float64))
+    if taus.ndim != 1 or np.any(taus < 0) or not np.all(np.isfinite(taus)):
+        raise ValueError(f"tau: expected finite non-negative integrated times, got {tau}")
+    return F0, GGT0, taus
+
+
 def van_loan_covariance(F0, GGT0, tau):
     """``(Phi, Q)`` for one ``tau`` by the Van Loan block exponential.
 
@@ -32,6 +46,10 @@ def van_loan_covariance(F0, GGT0, tau):
     -------
     Phi, Q : (K, K) arrays
     """
+    F0, GGT0, taus = _check_system(F0, GGT0, tau)
+    if taus.shape != (1,):
+        raise ValueError(f"tau: expected a single integrated time, got shape {np.shape(tau)}")
+    tau = float(taus[0])
     K = F0.shape[0]
     block = np.zeros((2 * K, 2 * K))
     block[:K, :K] = -F0 * tau
@@ -90,11 +108,7 @@ def linear_sde_transition(F0, GGT0, tau, initial_cov=None):
     Phi : (K, K) or (n, K, K) array
     Sigma : (K, K) or (n, K, K) array
     """
-    F0 = np.asarray(F0, dtype=np.float64)
-    GGT0 = np.asarray(GGT0, dtype=np.float64)
-    taus = np.atleast_1d(np.asarray(tau, dtype=np.float64))
-    if np.any(taus < 0) or not np.all(np.isfinite(taus)):
-        raise ValueError(f"tau: expected finite non-negative integrated times, got {tau}")
+    F0, GGT0, taus = _check_system(F0, GGT0, tau)
     Phis, Sigmas = [], []
     for value in taus:
         Phi, Q = squaring_covariance(F0, GGT0, value)

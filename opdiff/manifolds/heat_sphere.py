@@ -33,7 +33,7 @@ import math
 import numpy as np
 from scipy.special import gammaln
 
-from ..backend import get_namespace
+from ..backend import check_count, get_namespace
 from .heat_circle import check_heat_time, check_tolerance
 
 DEFAULT_TOL = 1e-8
@@ -44,7 +44,18 @@ _SIN_FLOOR = 1e-8
 
 
 def sphere_area(n):
-    """Riemannian volume ``|S^n| = 2 pi^{(n+1)/2} / Gamma((n+1)/2)``."""
+    """Riemannian volume ``|S^n| = 2 pi^{(n+1)/2} / Gamma((n+1)/2)``.
+
+    Parameters
+    ----------
+    n : int
+        Intrinsic dimension, ``>= 1``.
+
+    Returns
+    -------
+    float
+    """
+    n = check_count(n, "n")
     return float(np.exp(math.log(2.0) + 0.5 * (n + 1) * math.log(math.pi) - gammaln(0.5 * (n + 1))))
 
 
@@ -56,7 +67,21 @@ def short_time_error_coefficient(n):
 
 
 def switch_time(n, tol=DEFAULT_TOL):
-    """Heat time below which ``method="auto"`` uses the short-time form: ``(tol / c_n)^{1/3}``."""
+    """Heat time below which ``method="auto"`` uses the short-time form: ``(tol / c_n)^{1/3}``.
+
+    Parameters
+    ----------
+    n : int
+        Intrinsic dimension, ``>= 2``.
+    tol : float
+        Accuracy relative to the peak, in ``(0, 1)``.
+
+    Returns
+    -------
+    float
+    """
+    n = check_count(n, "n", minimum=2)
+    tol = check_tolerance(tol)
     return (tol / short_time_error_coefficient(n)) ** (1.0 / 3.0)
 
 

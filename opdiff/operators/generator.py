@@ -334,6 +334,9 @@ def finite_difference_derivatives(f, x, full_hessian=True):
     -------
     value (n,), gradient (n, D), hessian (n, D, D)
     """
+    if not callable(f):
+        raise TypeError(f"f: expected a callable f(x) -> (n,), got {type(f).__name__}")
+    x = check_points(x, "x")
     n, D = x.shape
     steps = _fd_steps(x)
 

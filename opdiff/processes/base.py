@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import as_generator, check_count, check_points, check_time, get_namespace
+from ..backend import as_generator, check_count, check_finite, check_points, check_time, get_namespace
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -181,9 +181,23 @@ class GaussianPrior:
 def gaussian_logpdf(residual, chol):
     """``log N(residual; 0, L L^T)`` row by row, for a structured Cholesky factor ``L``.
 
-    ``residual (n, D)`` and a structured operator ``chol`` acting on ``(n, D)`` rows -> ``(n,)``, in the
-    dtype of ``residual``.
+    Parameters
+    ----------
+    residual : (n, D) array
+        Finite.
+    chol : LinearOperator
+        A structured factor acting on ``(n, D)`` rows.
+
+    Returns
+    -------
+    (n,) array
+        In the dtype of ``residual``.
     """
+    if not (callable(getattr(chol, "solve", None)) and callable(getattr(chol, "logdet", None))):
+        raise TypeError(f"chol: expected a structured operator with solve and logdet, got {type(chol).__name__}")
+    if getattr(residual, "ndim", None) != 2:
+        raise ValueError(f"residual: expected an (n, D) array, got shape {getattr(residual, 'shape', None)}")
+    check_finite(residual, "residual")
     xp = get_namespace(residual)
     white = chol.solve(residual)
     dim = residual.shape[1]
