@@ -21,6 +21,7 @@ from scipy.interpolate import CubicSpline
 
 from ..backend.threads import single_threaded_blas
 from ..backend import ParamsMixin, as_generator, check_choice, check_count, check_fitted, check_positive, check_time, chunk_rows
+from ..sampling.flow import integrate_flow
 from .losses import LinearScoreModel
 
 
@@ -30,14 +31,6 @@ class IllConditionedWarning(UserWarning):
 
 class DivergedFlowWarning(UserWarning):
     """Probability-flow trajectories left every bounded region (their log-density is reported as -inf)."""
-
-
-def _progress(iterable, progress, total=None, desc=None):
-    if not progress:
-        return iterable
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, leave=False)
 
 
 class OISM(ParamsMixin):
@@ -66,6 +59,9 @@ class OISM(ParamsMixin):
         Warn (:class:`IllConditionedWarning`) when ``cond(A_t + ridge I)`` exceeds this.
     chunk_bytes : int, optional
         Chunk budget for the sample means and for evaluations.
+    time : float, optional
+        Density-estimation time of :meth:`score_samples` and of ``score(X)`` without ``t`` (the mean
+        held-out log-likelihood ``log rho_time`` that scikit-learn's model selection maximises).
 
     Every parameter is stored unchanged by the constructor (scikit-learn's contract: ``get_params``,
     ``set_params``, ``clone``); they are validated by :meth:`fit`.
@@ -83,7 +79,7 @@ class OISM(ParamsMixin):
     """
 
     def __init__(self, process, basis, ridge=1e-8, shrinkage=None, t_max=None, n_grid=96, t_grid_min=None,
-                 condition_warn=1e10, chunk_bytes=None):
+                 condition_warn=1e10, chunk_bytes=None, time=None):
         self.process = process
         self.basis = basis
         self.ridge = ridge
@@ -93,6 +89,7 @@ class OISM(ParamsMixin):
         self.t_grid_min = t_grid_min
         self.condition_warn = condition_warn
         self.chunk_bytes = chunk_bytes
+        self.time = time
 
     def _check_params(self):
         """Validate the constructor's parameters; returns them as a dict (nothing is stored)."""
@@ -108,7 +105,10 @@ class OISM(ParamsMixin):
         t_grid_min = check_positive(1e-3 / scale if self.t_grid_min is None else self.t_grid_min, "t_grid_min")
         if t_grid_min >= t_max:
             raise ValueError(f"t_grid_min: expected < t_max={t_max}, got {t_grid_min}")
+        if self.time is not None and not 0.0 < check_positive(self.time, "time") < t_max:
+            raise ValueError(f"time: expected a density-estimation time in (0, {t_max}), got {self.time}")
         return {"ridge": check_positive(self.ridge, "ridge", strict=False), "t_max": t_max, "n_grid": n_grid,
+                "time": None if self.time is None else float(self.time),
                 "t_grid_min": t_grid_min, "condition_warn": check_positive(self.condition_warn, "condition_warn"),
                 "chunk_bytes": None if self.chunk_bytes is None else check_count(self.chunk_bytes, "chunk_bytes")}
 
@@ -278,11 +278,40 @@ class OISM(ParamsMixin):
             out[sl] = fn(x[sl], alpha if alpha.ndim == 1 else alpha[sl])
         return out
 
-    def score(self, x, t):
-        """``s_t(x) = grad log mu(x) + sum_a alpha_a(t) grad phi_a(x)``; ``x (n, dim)``, ``t`` float or ``(n,)``."""
+    def score(self, x, t=None):
+        """``s_t(x) = grad log mu(x) + sum_a alpha_a(t) grad phi_a(x)``; without ``t``, the mean held-out log-likelihood.
+
+        Parameters
+        ----------
+        x : (n, dim) array
+        t : float or (n,) array, optional
+            ``None``: scikit-learn's ``score(X)``, the mean of :meth:`score_samples` (at ``time``).
+
+        Returns
+        -------
+        (n, dim) array, or float when ``t`` is None
+        """
+        if t is None:
+            return float(np.mean(self.score_samples(x)))
         b = self.basis
         return self._evaluate(x, t, lambda xs, a: b.invariant_score(xs) + b.gradient_combination(xs, a),
                               (b.dim,))
+
+    def score_samples(self, X):
+        """``log rho_time(X)`` through the probability flow (:meth:`log_density` at the ``time`` parameter).
+
+        Parameters
+        ----------
+        X : (n, dim) array
+
+        Returns
+        -------
+        (n,) array
+        """
+        check_fitted(self, "moment_means_")
+        if self.settings_["time"] is None:
+            raise ValueError("time: score_samples needs the density-estimation time; pass OISM(..., time=...)")
+        return self.log_density(X, self.settings_["time"])
 
     def divergence(self, x, t):
         """Analytic ``div s_t(x) = Delta log mu + sum_a alpha_a Delta phi_a``; ``(n,)``."""
@@ -350,36 +379,18 @@ class OISM(ParamsMixin):
         )
 
     # ------------------------------------------------------------------ probability flow
-    def _flow(self, x, t_start, t_end, n_steps, with_divergence, progress, desc):
-        """RK4 in ``u = log t`` for ``dx/dt = velocity`` (and ``d ell/dt = div velocity``)."""
-        u = np.linspace(np.log(t_start), np.log(t_end), int(n_steps) + 1)
-        ell = np.zeros(x.shape[0])
-        lo, hi = min(t_start, t_end), max(t_start, t_end)
+    def _flow(self, x, t_start, t_end, n_steps, with_divergence, progress):
+        """RK4 in ``u = log t`` for ``dx/dt = velocity`` (and ``d ell/dt = div velocity``), by
+        :func:`opdiff.sampling.integrate_flow`; paths leaving ``|x| < 1e8`` stop and are reported dead.
 
-        def rhs(xs, uu):
-            tt = min(max(float(np.exp(uu)), lo), hi)  # exp(log T) may round above T
-            v = tt * self.velocity(xs, tt)
-            dv = tt * self.velocity_divergence(xs, tt) if with_divergence else 0.0
-            return v, dv
-
-        alive = np.ones(x.shape[0], dtype=bool)
-        with np.errstate(over="ignore", invalid="ignore"):
-            for i in _progress(range(int(n_steps)), progress, total=int(n_steps), desc=desc):
-                h = u[i + 1] - u[i]
-                xa = x[alive]
-                k1, l1 = rhs(xa, u[i])
-                k2, l2 = rhs(self.basis.project(xa + 0.5 * h * k1), u[i] + 0.5 * h)
-                k3, l3 = rhs(self.basis.project(xa + 0.5 * h * k2), u[i] + 0.5 * h)
-                k4, l4 = rhs(self.basis.project(xa + h * k3), u[i + 1])
-                x_new = self.basis.project(xa + h * (k1 + 2 * k2 + 2 * k3 + k4) / 6.0)
-                ell_new = ell[alive] + h * (l1 + 2 * l2 + 2 * l3 + l4) / 6.0
-                ok = np.all(np.isfinite(x_new), axis=1) & np.isfinite(ell_new) & (np.abs(x_new).max(1) < 1e8)
-                idx = np.flatnonzero(alive)
-                x[idx[ok]], ell[idx[ok]] = x_new[ok], ell_new[ok]
-                alive[idx[~ok]] = False
-                if not alive.any():
-                    break
-        return x, ell, alive
+        Returns ``(x_end (n, dim), ell (n,), alive (n,) bool)``.
+        """
+        times = np.exp(np.linspace(np.log(t_start), np.log(t_end), int(n_steps) + 1))
+        times[0], times[-1] = t_start, t_end  # exp(log T) may round above T
+        run = integrate_flow(self.velocity, x, times, divergence=self.velocity_divergence if with_divergence else None,
+                             project=self.basis.project, method="rk4", log_time=True, bound=1e8, progress=progress)
+        ell = run.extras.get("divergence_integral", np.zeros(x.shape[0]))
+        return run.x, ell, ~run.extras["diverged"]
 
     def _diverged(self, alive, what):
         n_bad = int((~alive).sum())
@@ -416,7 +427,7 @@ class OISM(ParamsMixin):
         if t_arr.ndim or float(t_arr) >= self.t_max_:
             raise ValueError(f"t: expected a float in (0, {self.t_max_}), got {t}")
         t = float(t_arr)
-        xT, ell, alive = self._flow(x, t, self.t_max_, n_steps, True, progress, "log-density")
+        xT, ell, alive = self._flow(x, t, self.t_max_, n_steps, True, progress)
         self._diverged(alive, "log_density")
         return np.where(alive, self.basis.invariant_logpdf(xT) + ell, -np.inf).astype(dtype, copy=False)
 
@@ -445,7 +456,7 @@ class OISM(ParamsMixin):
         n_steps = check_count(n_steps, "n_steps")
         t_end = self.t_grid_[0] if t is None else float(check_time(t, "t", 0.0, self.t_max_))
         x = self.basis.sample_invariant(n, as_generator(rng))
-        x, _, alive = self._flow(x, self.t_max_, t_end, n_steps, False, progress, "sample")
+        x, _, alive = self._flow(x, self.t_max_, t_end, n_steps, False, progress)
         if not alive.all():
             raise FloatingPointError(f"OISM.sample: the probability-flow ODE diverged for {int((~alive).sum())} "
                                      f"of {n} samples; reduce the basis, raise ridge or use more steps")

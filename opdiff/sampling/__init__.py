@@ -25,6 +25,7 @@ from .ode_jump import sample_ode_jump
 from .sde import sample_euler_maruyama, sample_predictor_corrector, sample_reverse_sde
 from .process_form import ProcessDynamics, StiffGridWarning, VEDenoiser, sample_probability_flow
 from .ddim import sample_ddim
+from .flow import integrate_flow
 from .finite_difference import FiniteDifferenceStep, euler_convex_combination, finite_difference_form, taylor_step
 from .convergence import DEFAULT_SOLVERS, convergence_study, reference_solution
 from .geometry import (
@@ -63,7 +64,7 @@ __all__ = [
     "distance_to_end", "log_density_along", "mean_shift_increments", "nearest_neighbour", "noise_end_cosine",
     "projection_error", "trajectory_statistics", "ODE_SOLVERS", "DEFAULT_SOLVERS", "convergence_study",
     "reference_solution", "sample_euler_ancestral", "ancestral_step", "sample_edm_stochastic", "EDM_CHURN",
-    "sample_dpm_solver_pp_2m_sde", "sample_ddim", "StiffGridWarning", "SDE_SOLVERS", "SOLVERS",
+    "sample_dpm_solver_pp_2m_sde", "sample_ddim", "StiffGridWarning", "SDE_SOLVERS", "SOLVERS", "integrate_flow",
 ]
 
 # Manifold samplers (opdiff/sampling/manifold.py) are exported below:

@@ -50,13 +50,15 @@ class CountedModel:
     """Wrap a model ``f(x, level) -> array like x`` to count calls and check every output.
 
     A call on the whole batch counts as one function evaluation (NFE). The output must have the
-    shape of the input ``x`` (so a masked sub-batch is accepted) and be finite.
+    shape of the input ``x`` (so a masked sub-batch is accepted), or ``(len(x),)`` with ``per_point``,
+    and be finite unless ``check_finite`` is false (the caller then handles non-finite values).
     """
 
-    def __init__(self, model, name, shape, dtype):
+    def __init__(self, model, name, shape, dtype, check_finite=True, per_point=False):
         if not callable(model):
             raise TypeError(f"{name}: expected a callable f(x, level), got {type(model).__name__}")
         self.model, self.name, self.shape, self.dtype = model, name, tuple(shape), dtype
+        self.check_finite, self.per_point = check_finite, per_point
         self.nfe = 0
 
     def __call__(self, x, level):
@@ -64,9 +66,11 @@ class CountedModel:
         self.nfe += 1
         xp = get_namespace(x)
         out = xp.asarray(out)
-        if out.shape != x.shape:
-            raise ValueError(f"{self.name}: expected an output of shape {tuple(x.shape)}, got {tuple(out.shape)}")
-        check_output_finite(out, xp, self.name, level)
+        expected = x.shape[:1] if self.per_point else x.shape
+        if out.shape != expected:
+            raise ValueError(f"{self.name}: expected an output of shape {tuple(expected)}, got {tuple(out.shape)}")
+        if self.check_finite:
+            check_output_finite(out, xp, self.name, level)
         return out.astype(self.dtype, copy=False)
 
 
