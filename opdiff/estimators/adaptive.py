@@ -43,6 +43,8 @@ MAX_FACTOR = FACTOR_STEP**MAX_STEPS
 #: Exponents and neighbour counts tried by :func:`select_time` by default.
 DEFAULT_EXPONENTS = (0.25, 0.5, 1.0)
 DEFAULT_NEIGHBOURS = (5, 20, 60)
+#: Adaptive candidates are first scored at the grid times within this many steps of the global optimum.
+WINDOW = 2
 #: Rules of the ``adaptive`` parameter.
 RULES = ("global", "power", "knn")
 
@@ -173,7 +175,9 @@ class TimeSelection:
         Candidate times.
     candidates : list of (rule, parameter)
     scores : (k, c) array
-        Mean held-out log-likelihood per held-out point (``-inf`` where a candidate underflowed).
+        Mean held-out log-likelihood per held-out point (``-inf`` where a candidate underflowed, NaN
+        where it was not scored: adaptive candidates are scored at the times around the global
+        optimum, the window widened while a candidate's best time lies on its edge).
     stderr : (k, c) array
         Standard errors of the scores.
     """
@@ -268,7 +272,12 @@ def default_times(mixture, n_times=12, rng=0):
 
 
 def select_time(mixture, candidates, times=None, n_folds=5, rng=0):
-    """K-fold held-out log-likelihood of every candidate (rule, parameter) at every time.
+    """K-fold held-out log-likelihood of the candidates (rule, parameter) over a grid of times.
+
+    The global rule is scored at every time; the adaptive candidates at the :data:`WINDOW` grid
+    times on each side of its optimum (their geometric-mean bandwidth is near the global one), the
+    window widened one time at a time while some candidate's best time lies on its edge. Per fold
+    the neighbour factors are computed once, the leave-one-out pilot once per time.
 
     Parameters
     ----------
@@ -298,25 +307,59 @@ def select_time(mixture, candidates, times=None, n_folds=5, rng=0):
     folds = np.array_split(rng.permutation(n), int(n_folds))
     kernels = [process.transition_kernel(float(t), data_space=True) for t in times]  # shared by folds
     weights = np.exp(mixture.log_weights)
-    held_out = np.full((times.size, len(candidates), n), -np.inf)
+    held_out = np.full((times.size, len(candidates), n), np.nan)
+    parts = []
     for fold in folds:
         train = np.setdiff1d(np.arange(n), fold)
-        if not np.any(weights[train] > 0):
-            continue
-        part = KernelMixture(process, data[train], normalised_log_weights(weights[train], train.size),
+        part = KernelMixture(process, data[train], normalised_log_weights(weights[train], train.size, "X"),
                              backend=mixture.backend, data_space=True)
         knn = {k: neighbour_factors(neighbour_distances(part, k), part.log_weights)
                for rule, k in candidates if rule == "knn"}
-        for i, (t, kernel) in enumerate(zip(times, kernels)):
-            pilot = part.leave_one_out(t, kernel) if any(rule == "power" for rule, _ in candidates) else None
-            for j, (rule, parameter) in enumerate(candidates):
-                factors = knn[parameter] if rule == "knn" else fit_factors(part, rule, parameter, t, pilot)
-                held_out[i, j, fold] = part.with_factors(factors).evaluate(data[fold], float(t), "log_density",
-                                                                           kernel)
+        parts.append((fold, part, knn, {}))
+
+    def evaluate(i, columns):
+        """Held-out log-densities of the candidates ``columns`` at time ``times[i]``, every fold."""
+        t, kernel = float(times[i]), kernels[i]
+        for fold, part, knn, pilots in parts:
+            for j in columns:
+                rule, parameter = candidates[j]
+                if rule == "power" and i not in pilots:  # once per time, reused for every exponent
+                    pilots[i] = part.leave_one_out(t, kernel)
+                factors = knn[parameter] if rule == "knn" else fit_factors(part, rule, parameter, t, pilots.get(i))
+                held_out[i, j, fold] = part.with_factors(factors).evaluate(data[fold], t, "log_density", kernel)
+
+    def mean_scores():
+        with np.errstate(invalid="ignore"):
+            return np.sum(held_out * weights, axis=2) / np.sum(weights)
+
+    glob = [j for j, (rule, _) in enumerate(candidates) if rule == "global"]
+    rest = [j for j in range(len(candidates)) if j not in glob]
+    if not glob or not rest:
+        for i in range(times.size):
+            evaluate(i, range(len(candidates)))
+    else:
+        for i in range(times.size):
+            evaluate(i, glob)
+        global_scores = mean_scores()[:, glob[0]]
+        best = int(np.argmax(np.where(np.isfinite(global_scores), global_scores, -np.inf)))
+        window = list(range(max(0, best - WINDOW), min(times.size, best + WINDOW + 1)))
+        for i in window:
+            evaluate(i, rest)
+        while True:  # widen the window while a candidate's best time sits on an edge that is not the grid's
+            scores = np.where(np.isfinite(mean_scores()), mean_scores(), -np.inf)[:, rest]
+            tops = {int(np.argmax(scores[:, c])) for c in range(len(rest))}
+            grow = [i for i, edge in ((window[0] - 1, window[0]), (window[-1] + 1, window[-1]))
+                    if 0 <= i < times.size and edge in tops]
+            if not grow:
+                break
+            for i in grow:
+                evaluate(i, rest)
+            window = sorted(window + grow)
     with np.errstate(invalid="ignore"):
-        scores = np.sum(held_out * weights, axis=2) / np.sum(weights)
+        scores = mean_scores()
         spread = np.sqrt(np.sum(weights * (held_out - scores[..., None]) ** 2, axis=2) / np.sum(weights))
-    scores = np.where(np.isfinite(scores), scores, -np.inf)
-    i, j = np.unravel_index(np.argmax(scores), scores.shape)
+    evaluated = ~np.isnan(scores)
+    scores = np.where(evaluated & ~np.isfinite(scores), -np.inf, scores)
+    i, j = np.unravel_index(np.argmax(np.where(evaluated, scores, -np.inf)), scores.shape)
     rule, parameter = candidates[j]
     return TimeSelection(float(times[i]), rule, parameter, times, list(candidates), scores, spread / math.sqrt(n))

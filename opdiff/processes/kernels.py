@@ -44,6 +44,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backend import check_points, get_namespace
+from ..backend.threads import single_threaded_blas
 from ..linalg import Kron, Scalar
 from ..linalg.operators import cholesky_with_jitter
 from ..reductions import CoordinateTable, DotProductTable, LogKernel, SquaredDistance, pairwise_reduction, reduce
@@ -162,9 +163,9 @@ class TransitionKernel:
     def leave_one_out(self, points, data, log_weights, backend="auto"):
         """Leave-one-out log-density ``log sum_{j != i} w_j k_j(x_i) / (1 - w_i)`` at the data: ``(n,)``.
 
-        One reduction over all pairs, the self pair subtracted in the log domain; rows where the
-        self pair holds more than :data:`SELF_SHARE` of the sum are recomputed without it
-        (per-pair path), so no row loses its digits.
+        One reduction over all pairs, the self pair subtracted in the log domain; the rows where the
+        self pair holds more than :data:`SELF_SHARE` of the sum (isolated points: the subtraction
+        would lose their digits) are recomputed exactly without it (:meth:`exclusive_log_sums`).
 
         Parameters
         ----------
@@ -188,23 +189,57 @@ class TransitionKernel:
             out = full + np.log1p(-np.minimum(share, 1.0))
         redo = np.flatnonzero(~(share <= SELF_SHARE))
         if redo.size:
-            out[redo] = self._exclusive(queries[redo], redo, points, log_weights)
+            others = np.setdiff1d(np.arange(n), redo)
+            inner = self.exclusive_log_sums(queries, points, data, log_weights, redo, backend)
+            if others.size:
+                cross = self._subset(others).reduce(queries[redo], points[others], data[others], log_weights[others],
+                                                    backend=backend).log_sum
+                inner = np.logaddexp(inner, np.asarray(cross, dtype=np.float64))
+            out[redo] = inner
         with np.errstate(divide="ignore"):
             return out - np.log1p(-np.exp(np.asarray(log_weights, dtype=np.float64)))
+
+    def _subset(self, rows):
+        return self if self.bandwidth_factors is None else \
+            self.with_factors(np.asarray(self.bandwidth_factors)[rows])
+
+    def exclusive_log_sums(self, queries, points, data, log_weights, rows, backend="auto"):
+        """``log sum_{j in rows, j != i} w_j k_j(x_i)`` for every ``i`` in ``rows``: ``(len(rows),)``.
+
+        Exact, by halving: each half against the other half is one (fast) reduction, and the halves
+        recurse; blocks of at most 64 rows are summed pair by pair.
+
+        Parameters
+        ----------
+        queries, points, data : arrays of n rows
+        log_weights : (n,) array
+        rows : (r,) int array
+        backend : str
+
+        Returns
+        -------
+        (r,) float64 array
+        """
+        if rows.size <= 64:
+            log_k = np.asarray(self._subset(rows)._pair_log_kernel(queries[rows], points[rows], slice(None)),
+                               dtype=np.float64) + np.asarray(log_weights, dtype=np.float64)[rows][None, :]
+            np.fill_diagonal(log_k, -np.inf)
+            top = np.max(log_k, axis=1)
+            top = np.where(np.isfinite(top), top, 0.0)
+            with np.errstate(divide="ignore"):
+                return top + np.log(np.sum(np.exp(log_k - top[:, None]), axis=1))
+        halves = (rows[: rows.size // 2], rows[rows.size // 2:])
+        out = []
+        for mine, other in (halves, halves[::-1]):
+            cross = self._subset(other).reduce(queries[mine], points[other], data[other], log_weights[other],
+                                               backend=backend).log_sum
+            inner = self.exclusive_log_sums(queries, points, data, log_weights, mine, backend)
+            out.append(np.logaddexp(inner, np.asarray(cross, dtype=np.float64)))
+        return np.concatenate(out)
 
     def pilot_queries(self, data):
         """The data as queries of this kernel (data-space Gaussian kernels and manifolds: the data)."""
         return data
-
-    def _exclusive(self, queries, rows, points, log_weights):
-        """Exact log-sums at ``queries`` (the data rows ``rows``) without their own pair."""
-
-        def block(q, p, local):
-            log_k = self._pair_log_kernel(q, p, local)
-            log_k[np.arange(q.shape[0]), rows[local]] = -np.inf
-            return log_k, None
-
-        return pairwise_reduction(queries, points, block, log_weights=log_weights).log_sum
 
     def _pair_log_kernel(self, queries, points, rows):
         """``(b, n)`` per-pair log-kernels (the reference path), ``rows`` locating the query block."""
@@ -338,8 +373,9 @@ class GaussianKernel(TransitionKernel):
             residual = z - Phi.apply(self.process.lift(sums.mean))
         else:
             residual = sums.scale_mean[:, None].astype(z.dtype) * z - Phi.apply(self.process.lift(sums.scaled_mean))
-        chol = Sigma.cholesky()
-        return -chol.transpose().solve(chol.solve(residual))
+        with single_threaded_blas():  # per-row (K, K) solves
+            chol = Sigma.cholesky()
+            return -chol.transpose().solve(chol.solve(residual)).astype(z.dtype, copy=False)
 
     @property
     def transition(self):
@@ -392,7 +428,11 @@ class KronGaussianKernel(GaussianKernel):
         super().__init__(process, t, bandwidth_factors, data_space)
         if t is None:
             return
-        Phi, Sigma = process.transition(self.t)
+        with single_threaded_blas():  # one tiny (K, K) problem per row: BLAS threads only add overhead
+            self._whiten(process.transition(self.t))
+
+    def _whiten(self, transition):
+        Phi, Sigma = transition
         A, K = _as_blocks(Phi)
         S, _ = _as_blocks(Sigma)
         if self.data_space:
@@ -401,7 +441,7 @@ class KronGaussianKernel(GaussianKernel):
                 raise ValueError(f"t: the data block of the transition vanishes at t={t} (Phi_00 = 0)")
             A, S, K = np.ones_like(scale)[..., None, None], (S[..., 0, 0] / scale**2)[..., None, None], 1
         else:
-            self._transition = (Phi, Sigma)
+            self._transition = transition
         root = cholesky_with_jitter(S)
         self.K = K
         self.inverse_root = np.linalg.inv(root)
