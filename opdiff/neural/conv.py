@@ -51,7 +51,8 @@ class Conv2d:
         k, pad = self.kernel_size, self.kernel_size // 2
         if k == 1:
             return x.reshape(n * h * w, c)
-        padded = xp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        padded = xp.zeros((n, h + 2 * pad, w + 2 * pad, c), dtype=x.dtype)  # cheaper than xp.pad
+        padded[:, pad:pad + h, pad:pad + w] = x
         sn, sh, sw, sc = padded.strides
         windows = xp.lib.stride_tricks.as_strided(padded, shape=(n, h, w, k, k, c),
                                                   strides=(sn, sh, sw, sh, sw, sc))
@@ -67,7 +68,19 @@ class Conv2d:
         out = self._columns_cache @ weights.T + self.params["b"]
         return out.reshape(n, h, w, self.n_out).transpose(0, 3, 1, 2)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
+        """Parameter gradients (stored) and, unless ``input_grad`` is False, ``dLoss/dx (n, n_in, H, W)``.
+
+        Parameters
+        ----------
+        grad_out : (n, n_out, H, W) array
+        input_grad : bool
+            False skips the input gradient (the first layer of a network in training); returns None.
+
+        Returns
+        -------
+        (n, n_in, H, W) array or None
+        """
         xp = get_namespace(grad_out)
         n, _, h, w = grad_out.shape
         k = self.kernel_size
@@ -75,6 +88,8 @@ class Conv2d:
         flat = grad.reshape(n * h * w, self.n_out)
         self.grads["W"] = (flat.T @ self._columns_cache).reshape(self.n_out, k, k, self.n_in).transpose(0, 3, 1, 2)
         self.grads["b"] = xp.sum(flat, axis=0)
+        if not input_grad:
+            return None
         # the input gradient is the 'same' correlation of grad_out with the flipped, transposed kernel
         flipped = self.params["W"][:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(k * k * self.n_out, self.n_in)
         grad_x = self._columns(grad) @ flipped
@@ -137,9 +152,11 @@ class GroupNorm:
         _check_image(x, "x", self.channels)
         xp = get_namespace(x)
         n, c, h, w = x.shape
-        grouped = x.reshape(n, self.groups, -1)
-        centred = grouped - grouped.mean(axis=2, keepdims=True)
-        self._inv_std = 1.0 / xp.sqrt((centred**2).mean(axis=2, keepdims=True) + self.eps)
+        # (n, groups, C / groups, H, W): a view even of a channels-last array (a conv output), no copy
+        grouped = x.reshape(n, self.groups, c // self.groups, h, w)
+        axes = (2, 3, 4)
+        centred = grouped - grouped.mean(axis=axes, keepdims=True)
+        self._inv_std = 1.0 / xp.sqrt((centred * centred).mean(axis=axes, keepdims=True) + self.eps)
         self._normalised = (centred * self._inv_std).reshape(x.shape)
         return self._normalised * self.params["gamma"][:, None, None] + self.params["beta"][:, None, None]
 
@@ -149,8 +166,10 @@ class GroupNorm:
         self.grads["gamma"] = xp.sum(grad_out * self._normalised, axis=(0, 2, 3))
         self.grads["beta"] = xp.sum(grad_out, axis=(0, 2, 3))
         # d/dx of (x - mu) / sd within a group: (g - mean g - x_hat mean(g x_hat)) / sd
-        g = (grad_out * self.params["gamma"][:, None, None]).reshape(n, self.groups, -1)
-        x_hat = self._normalised.reshape(n, self.groups, -1)
-        grad = (g - g.mean(axis=2, keepdims=True)
-                - x_hat * (g * x_hat).mean(axis=2, keepdims=True)) * self._inv_std
+        c, h, w = grad_out.shape[1:]
+        shape, axes = (n, self.groups, c // self.groups, h, w), (2, 3, 4)
+        g = (grad_out * self.params["gamma"][:, None, None]).reshape(shape)
+        x_hat = self._normalised.reshape(shape)
+        grad = (g - g.mean(axis=axes, keepdims=True)
+                - x_hat * (g * x_hat).mean(axis=axes, keepdims=True)) * self._inv_std
         return grad.reshape(grad_out.shape)

@@ -23,11 +23,22 @@ class Dense:
         self._input = x
         return x @ self.params["W"] + self.params["b"]
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
+        """Store ``dW = x^T g``, ``db = sum g``; return ``g W^T`` (None when ``input_grad`` is False).
+
+        Parameters
+        ----------
+        grad_out : (n, n_out) array
+        input_grad : bool
+
+        Returns
+        -------
+        (n, n_in) array or None
+        """
         xp = get_namespace(grad_out)
         self.grads["W"] = self._input.T @ grad_out
         self.grads["b"] = xp.sum(grad_out, axis=0)
-        return grad_out @ self.params["W"].T
+        return grad_out @ self.params["W"].T if input_grad else None
 
 
 class SiLU:

@@ -78,21 +78,25 @@ class MLP:
             h = layer.forward(h)
         return h
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         """Back-propagate ``dLoss/dOutput (n, out_dim)``; returns ``dLoss/dx (n, d)`` and fills gradients.
 
         Parameters
         ----------
         grad_out : (n, out_dim) array
+        input_grad : bool
+            False skips the gradient with respect to the input (training needs only the parameters');
+            None is then returned.
 
         Returns
         -------
-        (n, d) array
+        (n, d) array or None
         """
         grad = grad_out
-        for layer in reversed(self.layers):
+        for layer in reversed(self.layers[1:]):
             grad = layer.backward(grad)
-        return grad[:, : self.dim]
+        grad = self.layers[0].backward(grad, input_grad=input_grad)
+        return None if grad is None else grad[:, : self.dim]
 
     def to(self, xp):
         """Move the parameters to the array module ``xp`` (``numpy`` or ``cupy``); returns self.

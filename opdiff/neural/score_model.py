@@ -18,6 +18,7 @@ reshaped back to ``(n, K C, H, W)`` (the ``K`` blocks of an auxiliary-variable p
 """
 import contextlib
 import copy
+import inspect
 import json
 import math
 import os
@@ -374,6 +375,7 @@ class NeuralScoreModel(ParamsMixin):
             rng = loop.restore(saved)
             start = loop.step
         batch_size, pretrain_steps = settings["batch_size"], settings["pretrain_steps"]
+        skip_input_grad = _takes_argument(network.backward, "input_grad")
 
         def step_function(net, step, rng):
             if probabilities is None:
@@ -384,7 +386,8 @@ class NeuralScoreModel(ParamsMixin):
             z, target = self._targets(settings, train[rows], t, rng, pretraining=step < pretrain_steps)
             e, e_shape = self._network_output(form, net, input_shape, z, t, with_shape=True)
             r = self._residual(form, e, z, target)
-            net.backward(form.tangent(z, (2.0 / batch_size) * r).reshape(e_shape))
+            grad = form.tangent(z, (2.0 / batch_size) * r).reshape(e_shape)
+            net.backward(grad, input_grad=False) if skip_input_grad else net.backward(grad)
             return float(get_namespace(r).sum(r * r)) / batch_size
 
         with blas_context(network):
@@ -622,6 +625,13 @@ class NeuralScoreModel(ParamsMixin):
         dim = flat.shape[1]
         result = log_likelihood(self, images, **options)
         return bits_per_dim(result.log_likelihood, dim, log_jacobian=dim * math.log(hi - lo), n_levels=n_levels)
+
+
+def _takes_argument(function, name):
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def blas_context(network):

@@ -121,8 +121,20 @@ class UNet:
                 h = self.upsamples[level - 1].forward(h)
         return self.conv_out.forward(self.act_out.forward(self.norm_out.forward(h)))
 
-    def backward(self, grad_out):
-        """Back-propagate ``dLoss/dOutput (n, C, H, W)``; returns ``dLoss/dx`` and fills gradients."""
+    def backward(self, grad_out, input_grad=True):
+        """Back-propagate ``dLoss/dOutput (n, C, H, W)``; returns ``dLoss/dx`` and fills gradients.
+
+        Parameters
+        ----------
+        grad_out : (n, C, H, W) array
+        input_grad : bool
+            False skips the gradient with respect to the input images (training needs only the
+            parameters'); None is then returned.
+
+        Returns
+        -------
+        (n, C, H, W) array or None
+        """
         grad = self.norm_out.backward(self.act_out.backward(self.conv_out.backward(grad_out)))
         grad_skips, grad_embedding = [None] * self.levels, 0.0
         for level in range(self.levels):  # the up path in reverse: level 0 ran last
@@ -139,8 +151,8 @@ class UNet:
                 grad = self.pools[level].backward(grad)
             grad, grad_time = self.down[level].backward(grad + grad_skips[level])
             grad_embedding = grad_embedding + grad_time
-        self.time_dense.backward(self.time_act.backward(grad_embedding))
-        return self.conv_in.backward(grad)
+        self.time_dense.backward(self.time_act.backward(grad_embedding), input_grad=False)
+        return self.conv_in.backward(grad, input_grad=input_grad)
 
     def to(self, xp):
         """Move the parameters to the array module ``xp`` (``numpy`` or ``cupy``); returns self."""
