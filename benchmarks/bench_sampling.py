@@ -102,3 +102,122 @@ def test_solver_steps_per_second(benchmark, inputs, name, implementation):
     out = benchmark(run)
     reference = plain(x0, sigmas) if implementation == "opdiff" else library(mixture_denoiser, x0, sigmas).x
     np.testing.assert_allclose(out, reference, rtol=1e-10, atol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------- stochastic
+def plain_euler_ancestral(x, sigmas, rng):
+    for s, s_next in zip(sigmas[:-1], sigmas[1:]):
+        den = mixture_denoiser(x, s)
+        up = min(s_next, np.sqrt(s_next**2 * (s**2 - s_next**2) / s**2))
+        down = np.sqrt(s_next**2 - up**2)
+        x = x + (down - s) * (x - den) / s
+        if s_next > 0:
+            x = x + up * rng.standard_normal(x.shape)
+    return x
+
+
+def plain_dpm_solver_pp_2m_sde(x, sigmas, rng):
+    old = h_last = None
+    for s, s_next in zip(sigmas[:-1], sigmas[1:]):
+        den = mixture_denoiser(x, s)
+        if s_next == 0:
+            x = den
+        else:
+            h = np.log(s / s_next)
+            x = s_next / s * np.exp(-h) * x - np.expm1(-2 * h) * den
+            if old is not None:
+                x = x - 0.5 * np.expm1(-2 * h) * (h / h_last) * (den - old)
+            x = x + s_next * np.sqrt(-np.expm1(-2 * h)) * rng.standard_normal(x.shape)
+            h_last = h
+        old = den
+    return x
+
+
+def plain_edm_stochastic(x, sigmas, rng, s_churn=40.0, s_tmin=0.05, s_tmax=50.0, s_noise=1.003):
+    n = len(sigmas) - 1
+    for s, s_next in zip(sigmas[:-1], sigmas[1:]):
+        gamma = min(s_churn / n, np.sqrt(2) - 1) if s_tmin <= s <= s_tmax else 0.0
+        s_hat = s * (1 + gamma)
+        if gamma > 0:
+            x = x + s_noise * np.sqrt(s_hat**2 - s**2) * rng.standard_normal(x.shape)
+        d = (x - mixture_denoiser(x, s_hat)) / s_hat
+        x_next = x + (s_next - s_hat) * d
+        if s_next > 0:
+            x_next = x + (s_next - s_hat) * (d + (x_next - mixture_denoiser(x_next, s_next)) / s_next) / 2
+        x = x_next
+    return x
+
+
+STOCHASTIC = {
+    "euler_ancestral": (S.sample_euler_ancestral, plain_euler_ancestral),
+    "dpm_solver_pp_2m_sde": (S.sample_dpm_solver_pp_2m_sde, plain_dpm_solver_pp_2m_sde),
+    "edm_stochastic": (S.sample_edm_stochastic, plain_edm_stochastic),
+}
+
+
+@pytest.mark.parametrize("implementation", ["opdiff", "numpy"])
+@pytest.mark.parametrize("name", sorted(STOCHASTIC))
+def test_stochastic_steps_per_second(benchmark, name, implementation):
+    sigmas = S.edm_sigmas(N_STEPS, 0.01, 20.0)
+    x0 = 20.0 * np.random.default_rng(0).standard_normal((N_POINTS, 2))
+    library, plain = STOCHASTIC[name]
+    if implementation == "opdiff":
+        run = lambda: library(mixture_denoiser, x0, sigmas, rng=np.random.default_rng(1)).x  # noqa: E731
+    else:
+        run = lambda: plain(x0, sigmas, np.random.default_rng(1))  # noqa: E731
+    benchmark.group = name
+    out = benchmark(run)
+    other = plain(x0, sigmas, np.random.default_rng(1)) if implementation == "opdiff" else \
+        library(mixture_denoiser, x0, sigmas, rng=np.random.default_rng(1)).x
+    np.testing.assert_allclose(out, other, rtol=1e-9, atol=1e-9)  # same draws, same order
+
+
+# ------------------------------------------------------------------------ per-step overhead and recording
+CHEAP_SHAPE, CHEAP_STEPS = (512, 64), 500
+
+
+def cheap_denoiser(x, sigma):
+    """Exact posterior mean for N(0, I) data: the cheapest denoiser there is (one multiply)."""
+    return x * (1.0 / (1.0 + sigma * sigma))
+
+
+def plain_cheap_euler(x, sigmas):
+    for s, s_next in zip(sigmas[:-1], sigmas[1:]):
+        x = x + (s_next - s) * (x - cheap_denoiser(x, s)) / s
+    return x
+
+
+@pytest.mark.parametrize("implementation", ["numpy", "opdiff", "opdiff record=True"])
+def test_cheap_denoiser_overhead(benchmark, implementation):
+    """500 Euler steps on a (512, 64) batch with a one-multiply denoiser: the solver's own per-step cost."""
+    sigmas = S.edm_sigmas(CHEAP_STEPS, 0.01, 10.0)
+    x0 = np.random.default_rng(2).standard_normal(CHEAP_SHAPE)
+    if implementation == "numpy":
+        run = lambda: plain_cheap_euler(x0, sigmas)  # noqa: E731
+    else:
+        record = implementation.endswith("record=True")
+        run = lambda: S.sample_euler(cheap_denoiser, x0, sigmas, record=record).x  # noqa: E731
+    benchmark.group = "cheap denoiser, 500 Euler steps"
+    out = benchmark(run)
+    np.testing.assert_allclose(out, plain_cheap_euler(x0, sigmas), rtol=1e-12, atol=1e-12)
+
+
+def test_peak_memory_of_500_euler_steps():
+    """Peak traced allocations of 500 Euler steps on a (512, 64) float64 batch, in batches (printed with -s)."""
+    import tracemalloc
+
+    sigmas = S.edm_sigmas(CHEAP_STEPS, 0.01, 10.0)
+    x0 = np.random.default_rng(3).standard_normal(CHEAP_SHAPE)
+    peaks = {}
+    for label, call in (("numpy loop", lambda: plain_cheap_euler(x0, sigmas)),
+                        ("opdiff", lambda: S.sample_euler(cheap_denoiser, x0, sigmas)),
+                        ("opdiff record=True", lambda: S.sample_euler(cheap_denoiser, x0, sigmas, record=True))):
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        result = call()
+        peaks[label] = (tracemalloc.get_traced_memory()[1] - base) / x0.nbytes
+        tracemalloc.stop()
+        del result
+    print("peak memory in batches of 256 KiB:", {k: round(v, 2) for k, v in peaks.items()})
+    assert peaks["opdiff"] < 10

@@ -80,7 +80,7 @@ def check_output_finite(out, xp, name, level):
     One reduction instead of an elementwise mask: the sum of finite values is finite unless it
     overflows, and only then is the exact (elementwise) check needed.
     """
-    if not math.isfinite(float(xp.sum(out))) and not bool(xp.all(xp.isfinite(out))):
+    if not math.isfinite(float(out.sum())) and not bool(xp.all(xp.isfinite(out))):
         raise ValueError(f"{name}: returned non-finite values at level {float(level):.6g}")
 
 
