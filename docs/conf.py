@@ -24,6 +24,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",   # ships MathJax with the site: the pages render their equations offline
     "numpydoc",
     "myst_nb",
     "opdiff_docs",

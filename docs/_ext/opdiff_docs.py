@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 
 DOCS = pathlib.Path(__file__).resolve().parents[1]
 ROOT = DOCS.parent
@@ -68,6 +69,17 @@ def public_objects(package):
             kind = "data"
         rows.append((name, kind, obj))
     return rows
+
+
+def _rounded(value):
+    """``value`` (from JSON) with every float rounded to 4 significant digits, for display."""
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    return value
 
 
 def _rst_text(text):
@@ -290,7 +302,9 @@ def write_gallery(figures, folder=GENERATED / "gallery"):
         lines.append(_title(f"``{module}``", "-"))
         lines += [f":mod:`paper_figures.{module}`: " + (inspect.getdoc(importlib.import_module(
             f"paper_figures.{module}")) or "").split("\n\n")[0].replace("\n", " "), ""]
-        pngs = sorted(captions) if source is figures else sorted(p.name for p in source.glob("*.png"))
+        written = sorted(p.name for p in source.glob("*.png")) if source is not figures else []
+        pngs = list(captions) if source is figures else [name for name in captions if name in written] + [
+            name for name in written if name not in captions]
         for name in pngs:
             caption = captions.get(name)
             if caption is None:
@@ -300,13 +314,19 @@ def write_gallery(figures, folder=GENERATED / "gallery"):
                 problems.append(f"{module}: CAPTIONS names {name}, which the run did not write")
                 continue
             shutil.copy2(source / name, folder / name)
-            lines += [f".. figure:: {name}", "   :width: 100%", "", "   " + _rst_text(caption), ""]
-        for name in sorted(set(captions) - set(pngs)):
+            width = int.from_bytes((folder / name).read_bytes()[16:20], "big")   # the PNG header's width
+            size = ["   :width: 100%"] if width > 900 else []   # small plots keep their size, wide ones fit
+            lines += [f".. figure:: {name}", *size, "", "   " + _rst_text(caption), ""]
+        for name in [name for name in captions if name not in pngs]:
             problems.append(f"{module}: CAPTIONS names {name}, which the run did not write")
         results = source / "results.json"
         if results.exists() and source is not figures:
-            lines += [".. code-block:: json", "   :caption: numbers recorded in results.json", ""]
-            lines += ["   " + line for line in results.read_text().splitlines()] + [""]
+            lines += [".. raw:: html", "", "   <details><summary>The numbers these figures show, as recorded in "
+                      "results.json (4 significant digits)</summary>", "", ".. code-block:: text", ""]
+            for key, value in json.loads(results.read_text()).items():
+                lines += ["   " + line for line in textwrap.wrap(f"{key}: {json.dumps(_rounded(value))}", 100,
+                                                                   break_on_hyphens=False)]
+            lines += ["", ".. raw:: html", "", "   </details>", ""]
     (folder / "index.rst").write_text("\n".join(lines) + "\n")
     return problems
 
