@@ -66,7 +66,7 @@ for method, solver in (("heun", S.sample_heun), ("dpm_solver_2", S.sample_dpm_so
 # over 500 random starts; the log-density is the DKS's own (log-sum-exp over the training set).
 
 # %%
-traj = S.sample_euler(D, 80.0 * rng.standard_normal((500, 2)), sigmas)
+traj = S.sample_euler(D, 80.0 * rng.standard_normal((500, 2)), sigmas, record=True)  # keep the path
 inc = S.mean_shift_increments(D.log_density, traj)
 print(f"steps checked: {inc.size}, violations: {(inc < -1e-10).sum()}, smallest increment: {inc.min():.2e}")
 
@@ -92,7 +92,7 @@ datasets["digits (8 x 8)"] = load_digits().data / 8.0 - 1.0  # pixels [0, 16] ->
 rows = []
 for name, data in datasets.items():
     den = S.VEDenoiser(process, DiffusionKernelSmoother(process).fit(data))
-    run = S.sample_euler(den, 80.0 * rng.standard_normal((64, data.shape[1])), sigmas)
+    run = S.sample_euler(den, 80.0 * rng.standard_normal((64, data.shape[1])), sigmas, record=True)
     stats = S.trajectory_statistics(run)
     rows.append((name, data.shape[1], stats["end_to_end"], stats["relative_deviation"], stats["projection_error"],
                  stats["denoised_relative_deviation"], stats["denoised_projection_error"]))
@@ -123,7 +123,7 @@ ax.set_xlabel("NFE"); ax.set_ylabel("error"); ax.legend(fontsize=6); plt.show()
 
 # %%
 pilots = 80.0 * rng.standard_normal((32, 2))
-teacher = S.sample_ipndm(D, pilots, S.edm_sigmas(60, append_zero=False))
+teacher = S.sample_ipndm(D, pilots, S.edm_sigmas(60, append_zero=False), record=True)
 gits = S.gits_schedule(D, pilots, 6, teacher=teacher)
 edm = S.polynomial_grid(6, 0.002, 80.0, rho=7.0)
 for label, grid in (("EDM rho=7", edm), ("GITS", gits)):
