@@ -6,11 +6,13 @@ library without edits:
 - :func:`write_api_pages`: one page per subpackage of ``opdiff``, listing its ``__all__`` (an
   autosummary table, then autodoc of each object);
 - :func:`copy_notebooks`: the executed ``notebooks/*.ipynb`` (rendered with their committed outputs);
+- :func:`write_examples`: the scripts of ``docs/examples/`` (e.g. an outside network behind the adapters);
 - :func:`write_gallery`: the PNGs of every ``paper_figures`` module with the module's ``CAPTIONS`` and
   the numbers it recorded in ``results.json``.
 
-The Sphinx extension (:func:`setup`) runs the three on ``builder-inited``.
+The Sphinx extension (:func:`setup`) runs them on ``builder-inited``.
 """
+import ast
 import concurrent.futures
 import hashlib
 import importlib
@@ -205,6 +207,37 @@ def copy_notebooks(folder=GENERATED / "notebooks"):
             for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
 
 
+def write_examples(folder=GENERATED / "examples"):
+    """Write a page per script in ``docs/examples/`` (its docstring, then its full source) and an index.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        Where the pages go (replaced).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The scripts shown, sorted.
+    """
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    scripts = sorted((DOCS / "examples").glob("*.py"))
+    index = [_title("Examples"), "Complete scripts, run as they are (``python3 docs/examples/<name>.py``).", "",
+             ".. toctree::", "   :maxdepth: 1", ""]
+    for script in scripts:
+        summary = (ast.get_docstring(ast.parse(script.read_text())) or "").strip()
+        page = [_title(f"``{script.name}``"), summary, "", f".. literalinclude:: /examples/{script.name}",
+                "   :language: python", "   :linenos:", ""]
+        (folder / f"{script.stem}.rst").write_text("\n".join(page) + "\n")
+        index.append(f"   {script.stem}")
+    if not scripts:
+        index = index[:2] + ["(No example script yet.)", ""]
+    (folder / "index.rst").write_text("\n".join(index) + "\n")
+    return scripts
+
+
 def figure_captions():
     """``module name -> CAPTIONS`` of every ``paper_figures`` module (``{}`` where a module has none).
 
@@ -337,6 +370,7 @@ def _builder_inited(app):
     logger = logging.getLogger("opdiff_docs")
     write_api_pages()
     copy_notebooks()
+    write_examples()
     figures = os.environ.get("OPDIFF_DOCS_FIGURES")
     if figures:
         source = pathlib.Path(figures).resolve()
