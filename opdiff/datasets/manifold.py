@@ -213,6 +213,11 @@ def load_latlon(path, latitude=None, longitude=None):
     latitude, longitude : str, optional
         Column names to use instead of the defaults.
 
+    Returns
+    -------
+    (n, 3) array
+        Unit vectors.
+
     Raises
     ------
     ValueError

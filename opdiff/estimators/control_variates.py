@@ -53,6 +53,8 @@ def optimal_coefficients(samples, controls, ridge=1e-12):
     ----------
     samples : (n,) or (n, p) array
     controls : (n, k) array
+    ridge : float
+        Relative ridge on the diagonal of ``Cov(Z)`` (times its mean diagonal).
 
     Returns
     -------

@@ -168,7 +168,12 @@ def ism_loss(model, x, t, params=None, divergence="exact", n_probes=1, probe="ra
         ``"exact"`` uses the model's analytic divergence; ``"hutchinson"`` estimates it by
         ``v^T (J v)`` with ``n_probes`` probes and central differences of step ``step`` for ``J v``
         (bias ``O(step^2)``); its extra variance per sample is ``4 hutchinson_variance(J) / n_probes``.
+    n_probes : int
+        Probes per sample (``>= 1``).
+    probe : {"rademacher", "gaussian"}
     rng : None, int or Generator
+    step : float
+        Central-difference step (``> 0``).
 
     Returns
     -------
@@ -210,6 +215,20 @@ def sliced_loss(model, x, t, params=None, n_projections=1, rng=None, step=1e-4):
     Its expectation equals the ISM loss (``E[v v^T] = I``). ``grad s . v`` by central differences
     (bias ``O(step^2)``).
 
+    Parameters
+    ----------
+    model : LinearScoreModel, callable ``score(x, t)`` or object with ``score``
+    x : (n, d) array
+        Samples of the forward marginal at ``t``.
+    t : float or (n,) array
+    params : (p,) array, optional
+        Parameters of a :class:`LinearScoreModel` (then the gradient is returned).
+    n_projections : int
+        Random directions per sample (``>= 1``).
+    rng : None, int or Generator
+    step : float
+        Central-difference step (``> 0``).
+
     Returns
     -------
     LossEstimate
@@ -248,6 +267,9 @@ def dsm_loss(model, x0, t, process, params=None, rng=None, control_variates=None
     process : object
         Any process with ``sample(x0, t, rng)`` and ``transition_score(xt, x0, t)`` (Gaussian
         processes, the wrapped torus kernel, ...).
+    params : (p,) array, optional
+        Parameters of a :class:`LinearScoreModel` (then the gradient is returned).
+    rng : None, int or Generator
     control_variates : OperatorControlVariates, optional
         If given, the estimate (and gradient) are corrected by the zero-mean operator control
         variates ``Z = g(x_t) - P_t g(x_0)`` with the optimal coefficient; see
@@ -294,6 +316,8 @@ def operator_ism_loss(basis, params, x0, t, chunk_bytes=None):
     x0 : (n, dim) array
         Data (samples of ``rho_0``).
     t : float
+    chunk_bytes : int, optional
+        Chunk budget of the per-datum terms.
 
     Returns
     -------

@@ -181,6 +181,12 @@ class FourierDiagonal(LinearOperator):
         return self.power(-1.0)
 
     def transpose(self):
+        """The operator itself (symmetric).
+
+        Returns
+        -------
+        FourierDiagonal
+        """
         return self
 
     def cholesky(self):

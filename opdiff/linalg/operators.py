@@ -26,6 +26,12 @@ class LinearOperator:
         raise NotImplementedError
 
     def transpose(self):
+        """``A^T`` as an operator of the same family.
+
+        Returns
+        -------
+        LinearOperator
+        """
         raise NotImplementedError
 
     def cholesky(self):
@@ -77,7 +83,13 @@ def _parameter_repr(param):
 
 
 class Scalar(LinearOperator):
-    """``c I``. ``c`` is a float or an ``(n,)`` array (one scalar per row)."""
+    """``c I``.
+
+    Parameters
+    ----------
+    c : float or (n,) array
+        The scalar, or one per row (finite).
+    """
 
     def __init__(self, c):
         xp = get_namespace(c)
@@ -103,9 +115,21 @@ class Scalar(LinearOperator):
         return x / self._coef(x).astype(x.dtype, copy=False)
 
     def transpose(self):
+        """``A^T = A`` (symmetric).
+
+        Returns
+        -------
+        LinearOperator
+        """
         return self
 
     def inverse(self):
+        """``A^{-1}`` as an operator of the same family.
+
+        Returns
+        -------
+        LinearOperator
+        """
         return Scalar(1.0 / self.c)
 
     def cholesky(self):
@@ -120,7 +144,13 @@ class Scalar(LinearOperator):
 
 
 class Diagonal(LinearOperator):
-    """``diag(v)``. ``v`` is ``(D,)`` or ``(n, D)`` (one diagonal per row)."""
+    """``diag(v)``.
+
+    Parameters
+    ----------
+    v : (D,) or (n, D) array
+        The diagonal, or one per row (finite).
+    """
 
     def __init__(self, v):
         xp = get_namespace(v)
@@ -143,9 +173,21 @@ class Diagonal(LinearOperator):
         return x / self.v.astype(x.dtype, copy=False)
 
     def transpose(self):
+        """``A^T = A`` (symmetric).
+
+        Returns
+        -------
+        LinearOperator
+        """
         return self
 
     def inverse(self):
+        """``A^{-1}`` as an operator of the same family.
+
+        Returns
+        -------
+        LinearOperator
+        """
         return Diagonal(1.0 / self.v)
 
     def cholesky(self):
@@ -167,6 +209,11 @@ class Kron(LinearOperator):
     Points are stored flat as ``(n, K*d)`` with the K coordinate blocks one after the other
     (``[x (d entries), v1 (d), ...]``) and are reshaped to ``(n, K, d)`` internally.
     ``block`` is ``(K, K)`` or ``(n, K, K)`` (one block per row).
+
+    Parameters
+    ----------
+    block : (K, K) or (n, K, K) array
+        Finite.
     """
 
     def __init__(self, block):
@@ -205,9 +252,21 @@ class Kron(LinearOperator):
         return self._map(xp.linalg.inv(self.block), x)
 
     def transpose(self):
+        """``B^T (x) I_d``.
+
+        Returns
+        -------
+        Kron
+        """
         return Kron(np.swapaxes(self.block, -1, -2))
 
     def inverse(self):
+        """``B^{-1} (x) I_d``.
+
+        Returns
+        -------
+        Kron
+        """
         xp = get_namespace(self.block)
         return Kron(xp.linalg.inv(self.block))
 
@@ -275,7 +334,16 @@ _STRUCTURED = (Scalar, Diagonal, Kron)
 
 
 def as_operator(value):
-    """Wrap a float, ``(D,)`` diagonal or ``(K, K)`` block as an operator (operators pass through)."""
+    """Wrap a float, ``(D,)`` diagonal or ``(K, K)`` block as an operator (operators pass through).
+
+    Parameters
+    ----------
+    value : float, (D,) array, (K, K) array or LinearOperator
+
+    Returns
+    -------
+    LinearOperator
+    """
     if isinstance(value, LinearOperator):
         return value
     arr = np.asarray(value, dtype=np.float64)

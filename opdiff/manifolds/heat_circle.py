@@ -66,7 +66,20 @@ def check_tolerance(tol, name="tol"):
 
 
 def wrap_angle(angle, xp=None):
-    """Wrap angles to ``[-pi, pi)`` (elementwise): an array of any shape -> the same shape."""
+    """Wrap angles to ``[-pi, pi)`` (elementwise).
+
+    Parameters
+    ----------
+    angle : array
+        Any shape.
+    xp : array namespace, optional
+        Default: that of ``angle``.
+
+    Returns
+    -------
+    array
+        The same shape.
+    """
     xp = xp or get_namespace(angle)
     return xp.remainder(angle + math.pi, _TWO_PI) - math.pi
 

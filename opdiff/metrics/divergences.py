@@ -69,7 +69,17 @@ def fisher_divergence(score, reference_score):
 
 
 def held_out_log_likelihood(log_density_values):
-    """Mean held-out log-likelihood and its standard error from per-point values ``(n,)``."""
+    """Mean held-out log-likelihood and its standard error.
+
+    Parameters
+    ----------
+    log_density_values : (n,) array
+        Per-point log-densities (finite).
+
+    Returns
+    -------
+    mean, standard_error : float
+    """
     values = np.asarray(log_density_values, dtype=np.float64).ravel()
     if values.size == 0 or not np.all(np.isfinite(values)):
         raise ValueError("log_density_values: expected a non-empty array of finite log-densities")

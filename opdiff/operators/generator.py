@@ -100,6 +100,11 @@ class Exponential(SmoothFunction):
     """``f(x) = exp(k . x)`` with a real or complex wave vector ``k (D,)``.
 
     Gaussian expectation ``E exp(k . Y) = exp(k . m + 1/2 k^T S k)`` (valid for complex ``k``).
+
+    Parameters
+    ----------
+    k : (D,) array
+        Wave vector (real or complex, finite).
     """
 
     def __init__(self, k):
@@ -126,6 +131,11 @@ class PlaneWave(Exponential):
     """``f(x) = exp(i k . x)`` for a real wave vector ``k (D,)`` (complex values; take ``.real`` for cosines).
 
     Gaussian expectation ``exp(i k . m - 1/2 k^T S k)``: the characteristic function.
+
+    Parameters
+    ----------
+    k : (D,) array
+        Real wave vector.
     """
 
     def __init__(self, k):

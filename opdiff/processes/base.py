@@ -24,6 +24,11 @@ LOG_2PI = float(np.log(2.0 * np.pi))
 class GeneratorCoefficients:
     """The coefficients of ``L_t = b . grad + 1/2 a : Hess``, ``a = G G^T``.
 
+    Parameters
+    ----------
+    drift : callable
+    covariance : callable
+
     Attributes
     ----------
     drift : callable

@@ -19,7 +19,13 @@ from .base import MarkovProcess
 
 
 class UniformPrior:
-    """The normalised Riemannian volume of a compact manifold: the terminal law of manifold BM."""
+    """The normalised Riemannian volume of a compact manifold: the terminal law of manifold BM.
+
+    Parameters
+    ----------
+    manifold : Manifold
+        Compact (sphere, torus).
+    """
 
     def __init__(self, manifold):
         if not manifold.is_compact:

@@ -145,6 +145,13 @@ class OrnsteinUhlenbeck(ScalarGaussianProcess):
     Transition ``N(e^{-theta t} x, (1 - e^{-2 theta t}) I)``; generator
     ``L = theta (Laplacian - x . grad)``, eigenfunctions Hermite polynomials with eigenvalues
     ``-theta |alpha|``.
+
+    Parameters
+    ----------
+    theta : float
+        Mean-reversion rate.
+    T : float
+        Terminal time (any length: long horizons are computed in expm1 forms).
     """
 
     _repr_fields = (("theta", "theta"), ("T", "t_max"))
@@ -179,6 +186,12 @@ class VESDE(ScalarGaussianProcess):
     ``schedule="geometric"``: ``sigma(t) = sigma_min (sigma_max/sigma_min)^t`` on ``(0, 1]``, and the
     exact perturbation variance ``sigma(t)^2 - sigma_min^2``.
     ``schedule="edm"``: ``sigma(t) = t`` on ``(0, sigma_max]`` (Karras et al.), see :meth:`edm`.
+
+    Parameters
+    ----------
+    sigma_min, sigma_max : float
+        Noise levels at the ends, ``0 < sigma_min < sigma_max``.
+    schedule : {"geometric", "edm"}
     """
 
     def __init__(self, sigma_min=0.01, sigma_max=50.0, schedule="geometric"):
@@ -200,6 +213,16 @@ class VESDE(ScalarGaussianProcess):
         return cls(sigma_min=1e-12, sigma_max=sigma_max, schedule="edm")
 
     def sigma(self, t):
+        """``sigma(t)``: ``sigma_min (sigma_max / sigma_min)^t`` (geometric) or ``t`` (EDM).
+
+        Parameters
+        ----------
+        t : float or array
+
+        Returns
+        -------
+        float64 array
+        """
         t = np.asarray(t, dtype=np.float64)
         if self.schedule == "edm":
             return t
@@ -242,6 +265,14 @@ class VPSDE(ScalarGaussianProcess):
     ``s = 0.008`` (Nichol and Dhariwal), on ``(0, T]`` with ``T = 0.995`` by default (``alpha_bar``
     vanishes at 1).
     The scale is ``a = sqrt(alpha_bar)`` and the noise level ``s = sqrt(1 - alpha_bar) / a``.
+
+    Parameters
+    ----------
+    beta_min, beta_max : float
+        Linear schedule's end rates, ``0 < beta_min <= beta_max``.
+    schedule : {"linear", "cosine"}
+    T : float, optional
+        Terminal time (default 1 for linear, 0.995 for cosine; the cosine schedule needs ``T < 1``).
     """
 
     COSINE_OFFSET = 0.008
