@@ -97,3 +97,32 @@ def test_numpy_broadcast_log_density(benchmark, problem):
     log_density = benchmark(numpy_broadcast_log_density, X, queries, T)
     _record(benchmark, log_density)
     assert np.all(np.isfinite(log_density))
+
+
+# ----------------------------------------------------------------------------- per-row times
+PER_ROW_DATA, PER_ROW_QUERIES = 2000, 500
+
+
+@pytest.fixture(scope="module", params=["vp", "cld"])
+def per_row_problem(request):
+    from opdiff.processes import StationaryLinearSDE, VPSDE
+
+    process = VPSDE() if request.param == "vp" else StationaryLinearSDE.cld()
+    rng = np.random.default_rng(3)
+    X = make_toy("two_spirals", PER_ROW_DATA, rng=4)
+    queries = process.sample(X[rng.integers(0, PER_ROW_DATA, PER_ROW_QUERIES)], 0.5, rng=5)
+    return request.param, DiffusionKernelSmoother(process).fit(X), queries
+
+
+@pytest.mark.parametrize("times", ["one-shared-time", "500-distinct-times"])
+def test_per_row_times(benchmark, per_row_problem, times):
+    """The score at 500 queries with one shared time, and with 500 distinct times (one reduction, per-row
+    precisions and offsets: the data are never re-whitened per time)."""
+    name, dks, queries = per_row_problem
+    benchmark.group = f"dks-per-row-times-{name}"
+    t = 0.5 if times == "one-shared-time" else np.linspace(0.05, 1.0, PER_ROW_QUERIES)
+    score = benchmark(dks.score, queries, t)
+    benchmark.extra_info["pairs"] = PER_ROW_DATA * PER_ROW_QUERIES
+    if times != "one-shared-time":  # row by row at its own time: the same scores
+        rows = np.concatenate([dks.score(queries[i:i + 1], t[i]) for i in range(0, PER_ROW_QUERIES, 50)])
+        np.testing.assert_allclose(score[::50], rows, rtol=1e-9, atol=1e-9)

@@ -41,10 +41,10 @@ MAX_STEPS = 13
 #: The largest factor (its inverse is the smallest).
 MAX_FACTOR = FACTOR_STEP**MAX_STEPS
 #: Exponents and neighbour counts tried by :func:`select_time` by default.
-DEFAULT_EXPONENTS = (0.25, 0.5, 1.0)
-DEFAULT_NEIGHBOURS = (5, 20, 60)
+DEFAULT_EXPONENTS = (0.5, 1.0)
+DEFAULT_NEIGHBOURS = (10, 30, 100)
 #: Adaptive candidates are first scored at the grid times within this many steps of the global optimum.
-WINDOW = 2
+WINDOW = 1
 #: Rules of the ``adaptive`` parameter.
 RULES = ("global", "power", "knn")
 

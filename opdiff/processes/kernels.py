@@ -59,9 +59,6 @@ MAX_GROUPS = 64
 #: beyond it the exact per-pair kernel serves the queries.
 MAX_TABLES = 256
 
-#: Leave-one-out rows whose own kernel carries more than this share of the full sum are recomputed
-#: without the self pair (the subtraction would lose the remaining digits).
-SELF_SHARE = 1.0 - 1e-3
 
 
 class KernelSums(NamedTuple):
@@ -112,6 +109,11 @@ class TransitionKernel:
     form_name = "pairwise"
     #: True when the score is the reduction's mean of per-pair gradients (``reduce(gradient=True)``).
     gradient_score = False
+    #: Leave-one-out rows whose own kernel carries more than this share of the full sum are recomputed
+    #: without the self pair: the self term subtracted is the formula's (Gaussian: the reduction's
+    #: distance of a point to itself is zero up to round-off ~1e-16 rho |x|^2), so the subtraction
+    #: keeps at least 4 digits.
+    self_share = 1.0 - 1e-6
 
     def __init__(self, process, t=None, bandwidth_factors=None):
         self.process = process
@@ -164,7 +166,7 @@ class TransitionKernel:
         """Leave-one-out log-density ``log sum_{j != i} w_j k_j(x_i) / (1 - w_i)`` at the data: ``(n,)``.
 
         One reduction over all pairs, the self pair subtracted in the log domain; the rows where the
-        self pair holds more than :data:`SELF_SHARE` of the sum (isolated points: the subtraction
+        self pair holds more than :attr:`self_share` of the sum (isolated points: the subtraction
         would lose their digits) are recomputed exactly without it (:meth:`exclusive_log_sums`).
 
         Parameters
@@ -187,7 +189,7 @@ class TransitionKernel:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             share = np.exp(own - full)
             out = full + np.log1p(-np.minimum(share, 1.0))
-        redo = np.flatnonzero(~(share <= SELF_SHARE))
+        redo = np.flatnonzero(~(share <= self.self_share))
         if redo.size:
             others = np.setdiff1d(np.arange(n), redo)
             inner = self.exclusive_log_sums(queries, points, data, log_weights, redo, backend)
@@ -523,6 +525,9 @@ class HeatKernel(TransitionKernel):
     """
 
     gradient_score = True
+    #: The self term subtracted is the table's own value (:meth:`self_log_kernel`): round-off only, so
+    #: the subtraction keeps at least 7 digits.
+    self_share = 1.0 - 1e-9
 
     def __init__(self, process, t=None, bandwidth_factors=None):
         super().__init__(process, t, bandwidth_factors)
@@ -623,10 +628,23 @@ class HeatKernel(TransitionKernel):
         return KernelSums(log_sum, self.manifold.to_tangent(x, mean) if gradient else mean)
 
     def self_log_kernel(self, points):
-        s = self.heat_time * (1.0 if self.bandwidth_factors is None else
-                              np.asarray(self.bandwidth_factors, dtype=np.float64) ** 2)
-        s = np.broadcast_to(s, (points.shape[0],))
-        return np.asarray(self.manifold.log_heat_kernel(points, points, s), dtype=np.float64)
+        """Each point's own kernel at its centre, as the reduction computes it (the table's value there).
+
+        Subtracting the very value the reduction added leaves only round-off, so the leave-one-out
+        subtraction keeps its digits down to a share of ``1 - self_share``.
+        """
+        tables = self._tables()
+        if tables is None:
+            s = self.heat_time * (1.0 if self.bandwidth_factors is None else
+                                  np.asarray(self.bandwidth_factors, dtype=np.float64) ** 2)
+            s = np.broadcast_to(s, (points.shape[0],))
+            return np.asarray(self.manifold.log_heat_kernel(points, points, s), dtype=np.float64)
+        grid, _, point_index = tables
+        if self.form_name == "dot_product":
+            own = np.array([float(table(1.0)[0]) for table in grid[0]])
+        else:
+            own = np.array([points.shape[1] * float(table(0.0)[0]) for table in grid[0]])
+        return own[np.zeros(points.shape[0], dtype=int) if point_index is None else point_index]
 
     def score(self, x, sums):
         """The Riemannian score: the reduction's gradient mean (a tangent vector); ``(m, D)``."""
