@@ -1,5 +1,6 @@
 """The notebooks: each jupytext source ``notebooks/NN_name.py`` agrees with its committed, executed ``.ipynb``,
 and runs (nbclient, kernel python3, 300 s per cell) without an error. One test of each kind per notebook."""
+import ast
 import importlib.util
 import pathlib
 
@@ -55,6 +56,15 @@ def test_ids_stable_and_fresh_for_new_cells():
     edited.cells.insert(0, nbformat.v4.new_code_cell("y = 2"))
     relabelled = [cell["id"] for cell in sync.assign_ids(edited, notebook).cells]
     assert relabelled[1:] == first and relabelled[0] not in first   # unchanged cells keep their ids
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[p.stem for p in SOURCES])
+def test_source_imports_only_what_it_uses(path):
+    tree = ast.parse(path.read_text())   # also: the source is valid Python
+    imported = {(alias.asname or alias.name).split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert not imported - used, f"{path.name} imports {sorted(imported - used)} without using them"
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=[p.stem for p in SOURCES])
