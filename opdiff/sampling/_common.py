@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from ..backend import as_generator, check_points, get_namespace
+from ..backend import as_generator, check_points, check_positive, get_namespace
 from .trajectory import RECORDABLE, Trajectory
 
 
@@ -205,6 +205,17 @@ def prepare(denoiser, x, sigmas, name="denoiser"):
     x = check_start(x)
     sigmas = check_sigmas(sigmas)
     return CountedModel(denoiser, name, x.shape, x.dtype), x, sigmas
+
+
+def begin(denoiser, x, sigmas, callback, record):
+    """:func:`prepare` and the run's :class:`Recorder`: ``(model, x, sigmas, run)``."""
+    model, x, sigmas = prepare(denoiser, x, sigmas)
+    return model, x, sigmas, Recorder(x, len(sigmas) - 1, callback, record)
+
+
+def check_noise_options(eta, s_noise):
+    """``(eta, s_noise)`` of the ancestral and SDE samplers, both non-negative finite floats."""
+    return check_positive(eta, "eta", strict=False), check_positive(s_noise, "s_noise", strict=False)
 
 
 def derivative(x, denoised, sigma):

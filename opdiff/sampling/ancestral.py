@@ -2,7 +2,7 @@
 import math
 
 from ..backend import check_positive
-from ._common import Recorder, derivative, noise_source, prepare, steps
+from ._common import begin, check_noise_options, derivative, noise_source, steps
 
 
 def ancestral_step(sigma, sigma_next, eta=1.0):
@@ -62,12 +62,10 @@ def sample_euler_ancestral(denoiser, x, sigmas, *, eta=1.0, s_noise=1.0, noise_s
     Trajectory
         ``nfe = n_steps``.
     """
-    eta = check_positive(eta, "eta", strict=False)
-    s_noise = check_positive(s_noise, "s_noise", strict=False)
+    eta, s_noise = check_noise_options(eta, s_noise)
     noise = noise_source(noise_sampler, rng)
-    model, x, sigmas = prepare(denoiser, x, sigmas)
+    model, x, sigmas, run = begin(denoiser, x, sigmas, callback, record)
     n_steps = len(sigmas) - 1
-    run = Recorder(x, n_steps, callback, record)
     for i in steps(n_steps, progress, "euler_ancestral"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         denoised = model(x, sigma)

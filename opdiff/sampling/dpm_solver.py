@@ -2,7 +2,7 @@
 import math
 
 from ..backend import check_choice, check_positive
-from ._common import Recorder, derivative, noise_source, prepare, steps
+from ._common import begin, check_noise_options, derivative, noise_source, steps
 
 
 def sample_dpm_solver_2(denoiser, x, sigmas, *, r=0.5, rng=None, callback=None, progress=False, record=False):
@@ -31,9 +31,8 @@ def sample_dpm_solver_2(denoiser, x, sigmas, *, r=0.5, rng=None, callback=None, 
     r = check_positive(r, "r")
     if r > 1:
         raise ValueError(f"r: expected a value in (0, 1], got {r}")
-    model, x, sigmas = prepare(denoiser, x, sigmas)
+    model, x, sigmas, run = begin(denoiser, x, sigmas, callback, record)
     n_steps = len(sigmas) - 1
-    run = Recorder(x, n_steps, callback, record)
     weight_mid = 1.0 / (2.0 * r)
     for i in steps(n_steps, progress, "dpm_solver_2"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
@@ -70,9 +69,8 @@ def sample_dpm_solver_pp_2m(denoiser, x, sigmas, *, rng=None, callback=None, pro
     Trajectory
         ``nfe = n_steps``.
     """
-    model, x, sigmas = prepare(denoiser, x, sigmas)
+    model, x, sigmas, run = begin(denoiser, x, sigmas, callback, record)
     n_steps = len(sigmas) - 1
-    run = Recorder(x, n_steps, callback, record)
     denoised_prev = None
     for i in steps(n_steps, progress, "dpm_solver_pp_2m"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
@@ -125,13 +123,11 @@ def sample_dpm_solver_pp_2m_sde(denoiser, x, sigmas, *, eta=1.0, s_noise=1.0, so
     Trajectory
         ``nfe = n_steps``.
     """
-    eta = check_positive(eta, "eta", strict=False)
-    s_noise = check_positive(s_noise, "s_noise", strict=False)
+    eta, s_noise = check_noise_options(eta, s_noise)
     check_choice(solver_type, "solver_type", ("midpoint", "heun"))
     noise = noise_source(noise_sampler, rng)
-    model, x, sigmas = prepare(denoiser, x, sigmas)
+    model, x, sigmas, run = begin(denoiser, x, sigmas, callback, record)
     n_steps = len(sigmas) - 1
-    run = Recorder(x, n_steps, callback, record)
     denoised_prev = h_prev = None
     for i in steps(n_steps, progress, "dpm_solver_pp_2m_sde"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])

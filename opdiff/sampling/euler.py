@@ -1,5 +1,5 @@
 """Euler's method for the probability-flow ODE in the VE form (DDIM)."""
-from ._common import Recorder, prepare, steps
+from ._common import begin, steps
 
 
 def sample_euler(denoiser, x, sigmas, *, rng=None, callback=None, progress=False, record=False):
@@ -29,9 +29,8 @@ def sample_euler(denoiser, x, sigmas, *, rng=None, callback=None, progress=False
     Trajectory
         ``x`` the final samples; ``nfe = n_steps``.
     """
-    model, x, sigmas = prepare(denoiser, x, sigmas)
+    model, x, sigmas, run = begin(denoiser, x, sigmas, callback, record)
     n_steps = len(sigmas) - 1
-    run = Recorder(x, n_steps, callback, record)
     for i in steps(n_steps, progress, "euler"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         denoised = model(x, sigma)

@@ -6,7 +6,7 @@ Karras et al. 2022 (EDM, arXiv 2206.00364): Algorithm 1 (deterministic Heun) and
 import math
 
 from ..backend import as_generator, check_positive
-from ._common import Recorder, derivative, normal, prepare, steps
+from ._common import begin, derivative, normal, steps
 
 #: EDM's Table 5 settings for ImageNet-64 (the defaults of :func:`sample_edm_stochastic`).
 EDM_CHURN = {"s_churn": 40.0, "s_tmin": 0.05, "s_tmax": 50.0, "s_noise": 1.003}
@@ -27,11 +27,10 @@ def _check_churn(s_churn, s_tmin, s_tmax, s_noise):
 def _heun(method, denoiser, x, sigmas, rng, callback, progress, record, s_churn, s_tmin, s_tmax, s_noise):
     """EDM Algorithm 2; ``s_churn = 0`` is Algorithm 1 (no noise is drawn then)."""
     s_churn, s_tmin, s_tmax, s_noise = _check_churn(s_churn, s_tmin, s_tmax, s_noise)
-    model, x, sigmas = prepare(denoiser, x, sigmas)
+    model, x, sigmas, run = begin(denoiser, x, sigmas, callback, record)
     rng = as_generator(rng) if s_churn > 0 else None
     n_steps = len(sigmas) - 1
     gamma_max = min(s_churn / n_steps, math.sqrt(2.0) - 1.0)
-    run = Recorder(x, n_steps, callback, record)
     for i in steps(n_steps, progress, method):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         gamma = gamma_max if s_tmin <= sigma <= s_tmax else 0.0

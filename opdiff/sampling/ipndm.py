@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..backend import check_choice
-from ._common import Recorder, derivative, prepare, steps
+from ._common import begin, derivative, steps
 
 # Fixed Adams-Bashforth coefficients for equal steps, newest slope first.
 _FIXED = {
@@ -68,9 +68,8 @@ def sample_ipndm(denoiser, x, sigmas, *, max_order=4, variable_step=False, warmu
     """
     check_choice(max_order, "max_order", (1, 2, 3, 4))
     check_choice(warmup, "warmup", ("lower_order", "runge_kutta"))
-    model, x, sigmas = prepare(denoiser, x, sigmas)
+    model, x, sigmas, run = begin(denoiser, x, sigmas, callback, record)
     n_steps = len(sigmas) - 1
-    run = Recorder(x, n_steps, callback, record)
     slopes = []  # newest first
     for i in steps(n_steps, progress, "ipndm"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])

@@ -10,7 +10,7 @@ Two entry points per method family:
 import numbers
 
 from ..backend import as_generator, check_positive, get_namespace
-from ._common import CountedModel, Recorder, check_start, check_times, normal, prepare, steps
+from ._common import CountedModel, Recorder, begin, check_start, check_times, normal, steps
 from .process_form import ProcessDynamics
 
 
@@ -44,10 +44,9 @@ def sample_euler_maruyama(denoiser, x, sigmas, *, rng=None, callback=None, progr
     Trajectory
         ``nfe = n_steps``.
     """
-    model, x, sigmas = prepare(denoiser, x, sigmas)
+    model, x, sigmas, run = begin(denoiser, x, sigmas, callback, record)
     rng = as_generator(rng)
     n_steps = len(sigmas) - 1
-    run = Recorder(x, n_steps, callback, record)
     for i in steps(n_steps, progress, "euler_maruyama"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
         denoised = model(x, sigma)
@@ -85,11 +84,10 @@ def sample_predictor_corrector(denoiser, x, sigmas, *, snr=0.16, n_corrector=1, 
     snr = check_positive(snr, "snr")
     if not isinstance(n_corrector, numbers.Integral) or n_corrector < 0:
         raise ValueError(f"n_corrector: expected a non-negative integer, got {n_corrector!r}")
-    model, x, sigmas = prepare(denoiser, x, sigmas)
+    model, x, sigmas, run = begin(denoiser, x, sigmas, callback, record)
     rng = as_generator(rng)
     xp = get_namespace(x)
     n_steps = len(sigmas) - 1
-    run = Recorder(x, n_steps, callback, record)
     axes = tuple(range(1, x.ndim))
     for i in steps(n_steps, progress, "predictor_corrector"):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
