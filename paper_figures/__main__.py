@@ -12,9 +12,14 @@ from . import SIZES, check_names, figure_modules, load  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m paper_figures", description=__doc__)
+    names = ", ".join(module[len("fig_"):] for module in figure_modules())
+    parser = argparse.ArgumentParser(
+        prog="python -m paper_figures",
+        description="Regenerate the paper figures on the built-in data: PNG files with their captions, and "
+                    "every number they show in results.json.")
     parser.add_argument("--out", default="figures", help="folder for the PNG files and results.json (default: ./figures)")
-    parser.add_argument("--only", nargs="*", default=None, help=f"figures to make (default: all of {figure_modules()})")
+    parser.add_argument("--only", nargs="*", default=None, metavar="NAME",
+                        help=f"figures to make, by name (default: all of {names})")
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument("--full", action="store_const", dest="size", const="full", help="the papers' sizes (hours)")
     scale.add_argument("--size", choices=SIZES, default="quick", help="run size (default: quick, minutes)")
