@@ -651,7 +651,7 @@ PUBLIC_CASES = [
     ("opdiff.metrics.dequantize", "n_levels", lambda: metrics.dequantize(np.zeros((2, 2)), 0, rng=0)),
     ("opdiff.metrics.LogitTransform", "alpha", lambda: metrics.LogitTransform(alpha=2.0)),
     ("opdiff.metrics.DigitsClassifier", "images",
-     lambda: metrics.DigitsClassifier.train().features(np.full((2, 1, 8, 8), np.nan))),
+     lambda: metrics.DigitsClassifier([np.zeros((64, 4)), np.zeros(4)], 0.9).features(np.full((2, 1, 8, 8), np.nan))),
     # operators
     ("opdiff.operators.Generator", "g", lambda: operators.Generator(OU).carre_du_champ(
         operators.Quadratic(np.eye(2)), "g", X, 0.5)),
@@ -903,3 +903,35 @@ def test_public_api_rejects_bad_input_naming_the_argument(name, argument, call):
         with pytest.raises((ValueError, TypeError, ImportError, FileNotFoundError),
                            match=arg(argument) if argument else None):
             call()
+
+
+# ---------------------------------------------------------------------------------------------- reprs, clones, dtypes
+@pytest.mark.parametrize("name", sorted(GAUSSIAN) + sorted(MANIFOLD))
+def test_processes_and_priors_have_short_reprs(name):
+    process = process_pair(name)[0]
+    for obj in (process, process.prior()):
+        text = repr(obj)
+        assert "object at" not in text and len(text) < 200, text
+    assert type(process).__name__ in repr(process)
+
+
+def test_estimators_and_operators_have_useful_reprs_and_clone():
+    from sklearn.base import clone
+
+    cv = control_variates.OperatorControlVariates(H22, split=True)
+    assert repr(cv).startswith("OperatorControlVariates(") and "split=True" in repr(cv)
+    assert clone(cv).get_params()["split"] is True
+    oism = OISM(OU, H22, ridge=1e-6)
+    assert repr(oism).startswith("OISM(") and "OrnsteinUhlenbeck(theta=1.0, T=5.0)" in repr(oism)
+    assert repr(Scalar(2.0)) == "Scalar(2.0)" and repr(linalg.Diagonal([1.0, 2.0])) == "Diagonal([1.0, 2.0])"
+    assert repr(linalg.Kron(np.eye(2))) == "Kron(K=2)"
+
+
+def test_polynomial_keeps_float32():
+    """Integer exponents no longer promote float32 points; the values agree with float64 to float32 rounding."""
+    poly = operators.Polynomial([1.0, -2.0, 0.5], [[2, 0], [1, 1], [0, 3]])
+    x32 = X[:4].astype(np.float32)
+    for method in ("value", "gradient", "hessian"):
+        out = getattr(poly, method)(x32)
+        assert out.dtype == np.float32, method
+        np.testing.assert_allclose(out, getattr(poly, method)(X[:4]), rtol=1e-5, atol=1e-5)

@@ -108,10 +108,6 @@ class FourierDiagonal(LinearOperator):
         self.batch_size = scale.shape[0] if self.batched else None
         self._half = self.eigenvalues[..., : W // 2 + 1]
 
-    def __repr__(self):
-        scale = f"batch={self.batch_size}" if self.batched else f"scale={float(self.scale)!r}"
-        return f"FourierDiagonal(shape={self.shape}, {scale})"
-
     @classmethod
     def from_weights(cls, shape, weights, normalize="trace", scale=1.0):
         """Operator with eigenvalues ``|w|^2``; ``normalize="trace"`` rescales to ``mean(lam) = 1``.
