@@ -56,8 +56,23 @@ class ScalarGaussianProcess(GaussianProcess):
         return np.exp(2.0 * self.log_scale(t)) * (self.noise_level(t) ** 2 - s_s2)
 
     def noise_level(self, t):
-        """``s(t)``: the VE-form noise level, ``X_t / a(t) = X_0 + s(t) eps``."""
-        raise NotImplementedError
+        """``s(t)``: the VE-form noise level, ``X_t / a(t) = X_0 + s(t) eps``.
+
+        Variance-preserving processes: ``s = sqrt(1 - a^2) / a``, written ``sqrt(-expm1(2 log a)) exp(-log a)``
+        (finite wherever ``1 / a`` is, e.g. ``e^400`` for OU at ``t = 400``, and accurate at tiny ``t``).
+
+        Parameters
+        ----------
+        t : float or array
+
+        Returns
+        -------
+        float64 array
+        """
+        if not self.variance_preserving:
+            raise NotImplementedError
+        log_a = self.log_scale(t)
+        return np.sqrt(-np.expm1(2.0 * log_a)) * np.exp(-log_a)
 
     def log_scale_rate(self, t):
         """``f(t) = d log a(t) / dt``."""
@@ -166,9 +181,6 @@ class OrnsteinUhlenbeck(ScalarGaussianProcess):
 
     def diffusion_squared(self, t):
         return np.full_like(np.asarray(t, dtype=np.float64), 2.0 * self.theta)
-
-    def noise_level(self, t):
-        return np.sqrt(np.expm1(2.0 * self.theta * np.asarray(t, dtype=np.float64)))
 
     def log_scale_rate(self, t):
         return -self.theta * np.ones_like(np.asarray(t, dtype=np.float64))
@@ -320,9 +332,6 @@ class VPSDE(ScalarGaussianProcess):
 
     def diffusion_squared(self, t):
         return self.beta(t)
-
-    def noise_level(self, t):
-        return np.sqrt(np.expm1(-self.log_alpha_bar(t)))
 
     def log_scale_rate(self, t):
         return -0.5 * self.beta(t)

@@ -174,6 +174,8 @@ def test_long_horizons_are_finite_and_exact(name):
         Phi, Sigma = process.transition(t)
         np.testing.assert_allclose(Phi.c, scale(t), rtol=1e-12, atol=1e-300)
         np.testing.assert_allclose(Sigma.c, variance(t), rtol=1e-12)
+        # the VE-form noise level s = sqrt(Sigma) / a stays finite while 1 / a is (e^400 here)
+        np.testing.assert_allclose(process.noise_level(t), np.sqrt(variance(t)) / scale(t), rtol=1e-12)
         assert np.isfinite(float(process.diffusion(t).c)) and float(process.diffusion(t).c) > 0
     x = process.sample(np.full((3, 2), 5.0), process.t_max, rng=0)
     assert np.all(np.isfinite(x))
