@@ -47,7 +47,19 @@ class FiniteDifferenceStep(NamedTuple):
 
 
 def euler_convex_combination(x, denoised, sigma, sigma_next):
-    """The Euler step as a convex combination: ``(t_next/t) x + (1 - t_next/t) D(x, t)``."""
+    """The Euler step as a convex combination: ``(t_next/t) x + (1 - t_next/t) D(x, t)``.
+
+    Parameters
+    ----------
+    x, denoised : (n, *shape) arrays
+        The point at ``sigma`` and its denoised output ``D(x, sigma)``.
+    sigma, sigma_next : float
+        The step's noise levels.
+
+    Returns
+    -------
+    (n, *shape) array
+    """
     ratio = float(sigma_next) / float(sigma)
     return ratio * x + (1.0 - ratio) * denoised
 
@@ -55,8 +67,20 @@ def euler_convex_combination(x, denoised, sigma, sigma_next):
 def taylor_step(x, denoised, sigma, sigma_next, difference, t_star):
     """``x + h eps - h^2 / (2 t*) D_n`` with ``h = sigma_next - sigma`` and ``eps = (x - denoised) / sigma``.
 
-    ``x``, ``denoised`` and ``difference`` (``D_n``) are ``(n, *shape)`` arrays; ``sigma``, ``sigma_next``
-    and ``t_star`` floats. Returns ``(n, *shape)``.
+    Parameters
+    ----------
+    x, denoised : (n, *shape) arrays
+        The point at ``sigma`` and its denoised output.
+    sigma, sigma_next : float
+        The step's noise levels.
+    difference : (n, *shape) array
+        ``D_n``, the finite difference of the denoising trajectory.
+    t_star : float
+        Reference time of the curvature term.
+
+    Returns
+    -------
+    (n, *shape) array
     """
     h = float(sigma_next) - float(sigma)
     return x + h * ((x - denoised) / float(sigma)) - (h * h / (2.0 * float(t_star))) * difference

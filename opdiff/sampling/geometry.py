@@ -56,7 +56,19 @@ def chord_deviation(trajectory, attribute="samples"):
 
 
 def distance_to_end(trajectory, attribute="samples"):
-    """Distance of every point to the last one; ``(T, n)``."""
+    """Distance of every point to the last one.
+
+    Parameters
+    ----------
+    trajectory : Trajectory or (T, n, *shape) array
+        A run recorded with ``record=True``, or the points themselves.
+    attribute : {"samples", "denoised"}
+        Which trajectory of a :class:`Trajectory` to measure.
+
+    Returns
+    -------
+    (T, n) array
+    """
     points = _points(trajectory, attribute=attribute)
     xp = get_namespace(points)
     return _norm(points - points[-1][None], xp)
@@ -91,6 +103,15 @@ def projection_error(trajectory, n_components=2, attribute="samples"):
     ``sqrt(sum_{k > n_components} s_k^2 / sum_k s_k^2)`` with ``s_k`` the singular values of the
     centred ``(T, D)`` points of one trajectory: 0 for a trajectory inside a plane, 1 at most.
 
+    Parameters
+    ----------
+    trajectory : Trajectory or (T, n, *shape) array
+        A run recorded with ``record=True``, or the points themselves.
+    attribute : {"samples", "denoised"}
+        Which trajectory of a :class:`Trajectory` to measure.
+    n_components : int
+        Dimension of the fitted affine subspace.
+
     Returns
     -------
     (n,) array
@@ -109,6 +130,13 @@ def projection_error(trajectory, n_components=2, attribute="samples"):
 
 def discrete_curvature(trajectory, attribute="samples"):
     """Menger curvature of consecutive triples: ``4 area / (|a| |b| |c|)`` (``1/R`` on a circle of radius R).
+
+    Parameters
+    ----------
+    trajectory : Trajectory or (T, n, *shape) array
+        A run recorded with ``record=True``, or the points themselves.
+    attribute : {"samples", "denoised"}
+        Which trajectory of a :class:`Trajectory` to measure.
 
     Returns
     -------
@@ -156,12 +184,33 @@ def log_density_along(log_density, trajectory, shift=0):
 def mean_shift_increments(log_density, trajectory):
     """``log rho_{sigma_i}(x_{i+1}) - log rho_{sigma_i}(x_i)``: the change of the smoothed log-density
     over each step at that step's bandwidth (never negative for Euler steps with the exact empirical
-    denoiser: annealed mean shift); ``(m, n)``."""
+    denoiser: annealed mean shift).
+
+    Parameters
+    ----------
+    log_density : callable
+        ``log_density(x (n, d), sigma) -> (n,)``, e.g. :meth:`VEDenoiser.log_density`.
+    trajectory : Trajectory
+        A VE-form run recorded with ``record=True``.
+
+    Returns
+    -------
+    (m, n) array
+        One row per step with ``sigma_i > 0``.
+    """
     return log_density_along(log_density, trajectory, 1) - log_density_along(log_density, trajectory, 0)
 
 
 class NearestNeighbour(NamedTuple):
-    """Distance ``(n,)`` to, and index ``(n,)`` of, the nearest training point."""
+    """Distance to, and index of, the nearest training point.
+
+    Attributes
+    ----------
+    distance : (n,) array
+        Euclidean distance of each query to its nearest training point.
+    index : (n,) int array
+        Row of that training point.
+    """
 
     distance: object
     index: object
@@ -201,6 +250,11 @@ def nearest_neighbour(x, data, chunk_bytes=None):
 
 def trajectory_statistics(trajectory):
     """Summary of a batch of trajectories (means over the batch).
+
+    Parameters
+    ----------
+    trajectory : Trajectory or (T, n, *shape) array
+        A run recorded with ``record=True`` (its denoising trajectory is summarised too), or points.
 
     Returns
     -------

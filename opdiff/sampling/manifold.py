@@ -122,7 +122,21 @@ def sample_manifold_probability_flow(score, x, times, *, process, method="heun",
 
 
 def uniform_time_grid(process, n_steps, t_min):
-    """``n_steps + 1`` times from ``process.t_max`` down to ``t_min``, uniform in heat time."""
+    """``n_steps + 1`` times from ``process.t_max`` down to ``t_min``, uniform in heat time.
+
+    Parameters
+    ----------
+    process : ManifoldBrownianMotion
+        Supplies ``t_max``, ``heat_time`` and ``time_at_heat_time``.
+    n_steps : int
+        Number of steps.
+    t_min : float
+        Last time, in ``[0, t_max)``.
+
+    Returns
+    -------
+    (n_steps + 1,) float64 array
+    """
     n_steps = check_count(n_steps, "n_steps")
     t_min = float(check_time(t_min, "t_min", 0.0, process.t_max, include_min=True))
     if t_min >= process.t_max:

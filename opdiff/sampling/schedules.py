@@ -31,7 +31,22 @@ def _finish(grid, append_zero):
 
 
 def uniform_grid(n_steps, low, high, append_zero=False):
-    """Equally spaced values from ``high`` down to ``low``; ``(n_steps + 1,)``."""
+    """Equally spaced values from ``high`` down to ``low``.
+
+    Parameters
+    ----------
+    n_steps : int
+        Number of steps (the grid has ``n_steps + 1`` entries).
+    low, high : float
+        ``0 < low < high``: the last and the first level (time or noise level).
+    append_zero : bool
+        Make the last of the ``n_steps`` steps go from ``low`` to 0.
+
+    Returns
+    -------
+    (n_steps + 1,) float64 array
+        Decreasing, from ``high`` to ``low`` (then 0 with ``append_zero``).
+    """
     m, low, high = _check_grid_args(n_steps, low, high, append_zero)
     return _finish(np.linspace(high, low, m + 1), append_zero)
 
@@ -39,8 +54,23 @@ def uniform_grid(n_steps, low, high, append_zero=False):
 def polynomial_grid(n_steps, low, high, rho=7.0, append_zero=False):
     """EDM grid (Karras et al. 2022): ``(high^(1/rho) + i/m (low^(1/rho) - high^(1/rho)))^rho``.
 
-    ``rho = 1`` is uniform; large ``rho`` concentrates the steps near ``low``. Returns ``(n_steps + 1,)``
-    (with ``append_zero`` the last of the ``n_steps`` steps goes from ``low`` to 0).
+    ``rho = 1`` is uniform; large ``rho`` concentrates the steps near ``low``.
+
+    Parameters
+    ----------
+    n_steps : int
+        Number of steps (the grid has ``n_steps + 1`` entries).
+    low, high : float
+        ``0 < low < high``: the last and the first level (time or noise level).
+    rho : float
+        Positive exponent.
+    append_zero : bool
+        Make the last of the ``n_steps`` steps go from ``low`` to 0.
+
+    Returns
+    -------
+    (n_steps + 1,) float64 array
+        Decreasing, from ``high`` to ``low`` (then 0 with ``append_zero``).
     """
     return _polynomial_grid(n_steps, low, high, rho, append_zero, ("low", "high"))
 
@@ -55,22 +85,64 @@ def _polynomial_grid(n_steps, low, high, rho, append_zero, names):
 
 
 def edm_sigmas(n_steps, sigma_min=0.002, sigma_max=80.0, rho=7.0, append_zero=True):
-    """The EDM noise-level grid with the EDM defaults (``sigma_min = 0.002``, ``sigma_max = 80``, ``rho = 7``)."""
+    """The EDM noise-level grid with the EDM defaults (``sigma_min = 0.002``, ``sigma_max = 80``, ``rho = 7``).
+
+    Parameters
+    ----------
+    n_steps : int
+        Number of steps (the grid has ``n_steps + 1`` entries).
+    sigma_min, sigma_max : float
+        ``0 < sigma_min < sigma_max``.
+    rho : float
+        Positive exponent of :func:`polynomial_grid`.
+    append_zero : bool
+        Make the last of the ``n_steps`` steps go from ``sigma_min`` to 0 (default True, as in EDM).
+
+    Returns
+    -------
+    (n_steps + 1,) float64 array
+    """
     return _polynomial_grid(n_steps, sigma_min, sigma_max, rho, append_zero, ("sigma_min", "sigma_max"))
 
 
 def log_snr_grid(n_steps, low, high, append_zero=False):
     """Uniform in log-SNR: for VE noise levels ``log SNR = -2 log sigma``, i.e. geometric spacing.
 
-    Returns ``(n_steps + 1,)`` from ``high`` down to ``low`` (with ``append_zero`` the last of the
-    ``n_steps`` steps goes from ``low`` to 0).
+    Parameters
+    ----------
+    n_steps : int
+        Number of steps (the grid has ``n_steps + 1`` entries).
+    low, high : float
+        ``0 < low < high``: the last and the first level (time or noise level).
+    append_zero : bool
+        Make the last of the ``n_steps`` steps go from ``low`` to 0.
+
+    Returns
+    -------
+    (n_steps + 1,) float64 array
+        Decreasing, from ``high`` to ``low`` (then 0 with ``append_zero``).
     """
     m, low, high = _check_grid_args(n_steps, low, high, append_zero)
     return _finish(np.geomspace(high, low, m + 1), append_zero)
 
 
 def quadratic_grid(n_steps, low, high, append_zero=False):
-    """``low + (high - low) (1 - i/m)^2``: quadratic in the step index, dense near ``low`` (MDM, DDIM)."""
+    """``low + (high - low) (1 - i/m)^2``: quadratic in the step index, dense near ``low`` (MDM, DDIM).
+
+    Parameters
+    ----------
+    n_steps : int
+        Number of steps (the grid has ``n_steps + 1`` entries).
+    low, high : float
+        ``0 < low < high``: the last and the first level (time or noise level).
+    append_zero : bool
+        Make the last of the ``n_steps`` steps go from ``low`` to 0.
+
+    Returns
+    -------
+    (n_steps + 1,) float64 array
+        Decreasing, from ``high`` to ``low`` (then 0 with ``append_zero``).
+    """
     m, low, high = _check_grid_args(n_steps, low, high, append_zero)
     ramp = 1.0 - np.linspace(0.0, 1.0, m + 1)
     return _finish(low + (high - low) * ramp**2, append_zero)
@@ -81,7 +153,21 @@ GRIDS = {"uniform": uniform_grid, "polynomial": polynomial_grid, "edm": polynomi
 
 
 def get_grid(kind, n_steps, low, high, append_zero=False, **options):
-    """Grid by name: ``"uniform"``, ``"polynomial"`` / ``"edm"`` (``rho=``), ``"log_snr"``, ``"quadratic"``."""
+    """Grid by name: ``"uniform"``, ``"polynomial"`` / ``"edm"`` (``rho=``), ``"log_snr"``, ``"quadratic"``.
+
+    Parameters
+    ----------
+    kind : str
+        A key of :data:`GRIDS`.
+    n_steps, low, high, append_zero
+        As in :func:`uniform_grid`.
+    **options
+        Passed to the grid (``rho`` for the polynomial grid).
+
+    Returns
+    -------
+    (n_steps + 1,) float64 array
+    """
     check_choice(kind, "kind", tuple(GRIDS))
     return GRIDS[kind](n_steps, low, high, append_zero=append_zero, **options)
 
