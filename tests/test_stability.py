@@ -39,7 +39,7 @@ NORMS = (1.0, 1e2, 1e4)
 DTYPES = (np.float64, np.float32)
 
 
-def times(process, n=7):
+def times(process, n=5):
     """Log grid from 1e-6 to the horizon T (both ends included)."""
     return np.geomspace(max(1e-6, process.t_min), process.t_max, n)
 
@@ -121,9 +121,41 @@ def test_oism_is_finite_everywhere(name, dtype):
     methods = ("score", "divergence") + (("denoise",) if isinstance(space, int) else ())
     for norm in norms:
         _, x = data_and_queries(space, norm, dtype, rng)
-        for t in np.geomspace(1e-6, oism.t_max_, 7):
+        for t in np.geomspace(1e-6, oism.t_max_, 5):
             for method in methods:
                 assert_finite(getattr(oism, method)(x, t), dtype, f"oism.{method}({name}, |x|~{norm:g}, t={t:.3g})")
     _, x = data_and_queries(space, 1.0, dtype, rng)
     for t in (1e-6, 1e-2, 0.5 * oism.t_max_):
         assert_finite(oism.log_density(x, t, n_steps=8), dtype, f"oism.log_density({name}, t={t:.3g})")
+
+
+# Known defects of NeuralScoreModel (opdiff/neural): the SiLU's exp overflows (a RuntimeWarning) for queries
+# of norm 1e4, and the input scale 1 / (a sqrt(1 + s^2)) of opdiff/neural/forms.py overflows at long
+# horizons (OU T=400, VP T=10) although it is 1 for these variance-preserving processes. Strict xfails.
+NEURAL_DEFECT = pytest.mark.xfail(strict=True, raises=(RuntimeWarning, FloatingPointError, AssertionError),
+                                  reason="neural: exp overflow at |x| = 1e4; input scale overflow at long horizons")
+NEURAL_CASES = [(name, norm) for name in sorted(PROCESSES) for norm in (1.0, 1e4)
+                if norm == 1.0 or isinstance(PROCESSES[name][1], int)]
+NEURAL_CASES = [pytest.param(name, norm, marks=NEURAL_DEFECT) if norm > 1e2 or name in ("ou_T400", "vp_T10")
+                else (name, norm) for name, norm in NEURAL_CASES]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("name, norm", NEURAL_CASES)
+def test_neural_score_model_is_finite_everywhere(name, norm, dtype):
+    """A tiny network (4 training steps: the values are not the point) on every process: its score, and its
+    Tweedie denoiser where it has one (scalar processes), over the time grid."""
+    from opdiff.neural import NeuralScoreModel
+    from opdiff.processes import ScalarGaussianProcess
+
+    factory, space = PROCESSES[name]
+    process = factory()
+    rng = np.random.default_rng(2)
+    data, _ = data_and_queries(space, 1.0, dtype, rng, n_data=32)
+    model = NeuralScoreModel(process, hidden=(8,), n_steps=4, batch_size=8, rng=0).fit(data)
+    _, queries = data_and_queries(space, norm, dtype, rng)
+    x = state_queries(process, queries)
+    methods = ("score", "denoise") if isinstance(process, ScalarGaussianProcess) else ("score",)
+    for t in times(process):
+        for method in methods:
+            assert_finite(getattr(model, method)(x, t), dtype, f"neural.{method}({name}, |x|~{norm:g}, t={t:.3g})")
