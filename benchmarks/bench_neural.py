@@ -158,7 +158,7 @@ def torch_step(forward, optimiser, x, c, target):
     loss = ((out - target) ** 2).sum() / x.shape[0]
     loss.backward()
     optimiser.step()
-    return float(loss)
+    return loss.item()
 
 
 # ---------------------------------------------------------------------------------------------- cases

@@ -44,28 +44,64 @@ class Conv2d:
                        "b": np.zeros(n_out, dtype=dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
-    def _columns(self, x):
-        """``(n H W, k k C)`` patches of channels-last ``x (n, H, W, C)`` (zero padding): one strided copy."""
+    def _buffer(self, role, shape, dtype, xp, zero=False):
+        """A work array kept between calls (fresh large allocations cost page faults on every step)."""
+        buffers = self.__dict__.setdefault("_buffers", {})
+        key = (role, tuple(shape), np.dtype(dtype).str, xp.__name__)
+        if key not in buffers:
+            buffers[key] = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
+        return buffers[key]
+
+    def __deepcopy__(self, memo):
+        import copy
+
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        for name, value in self.__dict__.items():
+            if name != "_buffers":  # work arrays are not state
+                setattr(clone, name, copy.deepcopy(value, memo))
+        return clone
+
+    def _columns(self, x, role):
+        """``(n H W, k k C)`` patches of ``x (n, C, H, W)`` read channels-last, zero padded: one strided copy.
+
+        The padded input and the patch matrix live in buffers of this layer (per ``role``): the patches
+        of the last forward pass (kept for the backward pass) are overwritten by the next one.
+        """
         xp = get_namespace(x)
-        n, h, w, c = x.shape
+        n, c, h, w = x.shape
         k, pad = self.kernel_size, self.kernel_size // 2
         if k == 1:
-            return x.reshape(n * h * w, c)
-        padded = xp.zeros((n, h + 2 * pad, w + 2 * pad, c), dtype=x.dtype)  # cheaper than xp.pad
-        padded[:, pad:pad + h, pad:pad + w] = x
+            columns = self._buffer(role, (n * h * w, c), x.dtype, xp)
+            columns.reshape(n, h, w, c)[...] = x.transpose(0, 2, 3, 1)
+            return columns
+        # the border stays zero: only the interior is ever written
+        padded = self._buffer(role + "_padded", (n, h + 2 * pad, w + 2 * pad, c), x.dtype, xp, zero=True)
+        padded[:, pad:pad + h, pad:pad + w] = x.transpose(0, 2, 3, 1)
         sn, sh, sw, sc = padded.strides
         windows = xp.lib.stride_tricks.as_strided(padded, shape=(n, h, w, k, k, c),
                                                   strides=(sn, sh, sw, sh, sw, sc))
-        return windows.reshape(n * h * w, k * k * c)
+        columns = self._buffer(role, (n * h * w, k * k * c), x.dtype, xp)
+        columns.reshape(n, h, w, k, k, c)[...] = windows
+        return columns
 
     def forward(self, x):
-        """``x (n, n_in, H, W)`` -> ``(n, n_out, H, W)``."""
+        """``x (n, n_in, H, W)`` -> ``(n, n_out, H, W)``.
+
+        Parameters
+        ----------
+        x : (n, n_in, H, W) array
+
+        Returns
+        -------
+        (n, n_out, H, W) array
+        """
         _check_image(x, "x", self.n_in)
-        xp = get_namespace(x)
         n, _, h, w = x.shape
-        self._columns_cache = self._columns(xp.ascontiguousarray(x.transpose(0, 2, 3, 1)))
+        self._columns_cache = self._columns(x, "input")
         weights = self.params["W"].transpose(0, 2, 3, 1).reshape(self.n_out, -1)  # (out, k k in)
-        out = self._columns_cache @ weights.T + self.params["b"]
+        out = self._columns_cache @ weights.T
+        out += self.params["b"]
         return out.reshape(n, h, w, self.n_out).transpose(0, 3, 1, 2)
 
     def backward(self, grad_out, input_grad=True):
@@ -84,15 +120,15 @@ class Conv2d:
         xp = get_namespace(grad_out)
         n, _, h, w = grad_out.shape
         k = self.kernel_size
-        grad = xp.ascontiguousarray(grad_out.transpose(0, 2, 3, 1))  # (n, H, W, out)
-        flat = grad.reshape(n * h * w, self.n_out)
+        flat = self._buffer("output_gradient", (n * h * w, self.n_out), grad_out.dtype, xp)
+        flat.reshape(n, h, w, self.n_out)[...] = grad_out.transpose(0, 2, 3, 1)
         self.grads["W"] = (flat.T @ self._columns_cache).reshape(self.n_out, k, k, self.n_in).transpose(0, 3, 1, 2)
         self.grads["b"] = xp.sum(flat, axis=0)
         if not input_grad:
             return None
         # the input gradient is the 'same' correlation of grad_out with the flipped, transposed kernel
         flipped = self.params["W"][:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(k * k * self.n_out, self.n_in)
-        grad_x = self._columns(grad) @ flipped
+        grad_x = self._columns(grad_out, "gradient") @ flipped
         return grad_x.reshape(n, h, w, self.n_in).transpose(0, 3, 1, 2)
 
 
@@ -152,11 +188,10 @@ class GroupNorm:
         _check_image(x, "x", self.channels)
         xp = get_namespace(x)
         n, c, h, w = x.shape
-        # (n, groups, C / groups, H, W): a view even of a channels-last array (a conv output), no copy
-        grouped = x.reshape(n, self.groups, c // self.groups, h, w)
-        axes = (2, 3, 4)
-        centred = grouped - grouped.mean(axis=axes, keepdims=True)
-        self._inv_std = 1.0 / xp.sqrt((centred * centred).mean(axis=axes, keepdims=True) + self.eps)
+        # one contiguous (n, groups, C H W / groups) copy: reductions over one contiguous axis are the fast ones
+        grouped = x.reshape(n, self.groups, -1)
+        centred = grouped - grouped.mean(axis=2, keepdims=True)
+        self._inv_std = 1.0 / xp.sqrt((centred * centred).mean(axis=2, keepdims=True) + self.eps)
         self._normalised = (centred * self._inv_std).reshape(x.shape)
         return self._normalised * self.params["gamma"][:, None, None] + self.params["beta"][:, None, None]
 
@@ -166,10 +201,8 @@ class GroupNorm:
         self.grads["gamma"] = xp.sum(grad_out * self._normalised, axis=(0, 2, 3))
         self.grads["beta"] = xp.sum(grad_out, axis=(0, 2, 3))
         # d/dx of (x - mu) / sd within a group: (g - mean g - x_hat mean(g x_hat)) / sd
-        c, h, w = grad_out.shape[1:]
-        shape, axes = (n, self.groups, c // self.groups, h, w), (2, 3, 4)
-        g = (grad_out * self.params["gamma"][:, None, None]).reshape(shape)
-        x_hat = self._normalised.reshape(shape)
-        grad = (g - g.mean(axis=axes, keepdims=True)
-                - x_hat * (g * x_hat).mean(axis=axes, keepdims=True)) * self._inv_std
+        g = (grad_out * self.params["gamma"][:, None, None]).reshape(n, self.groups, -1)
+        x_hat = self._normalised.reshape(n, self.groups, -1)
+        grad = (g - g.mean(axis=2, keepdims=True)
+                - x_hat * (g * x_hat).mean(axis=2, keepdims=True)) * self._inv_std
         return grad.reshape(grad_out.shape)

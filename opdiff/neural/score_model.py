@@ -140,6 +140,10 @@ class NeuralScoreModel(ParamsMixin):
         for Gaussian processes, log-uniform for manifold Brownian motion (whose default horizon runs
         until the slowest mode has decayed by 1e-3, so that uniform times would mostly fall where the
         law is already nearly uniform).
+    blas_threads : int or None
+        BLAS threads while training and computing divergences. Default 1: the GEMMs of these networks are
+        small, more threads mostly add synchronisation (on a busy machine a 2-thread BLAS ran the
+        8 x 8 U-Net 10x slower than one thread); None leaves BLAS's own setting.
 
     Attributes
     ----------
@@ -162,7 +166,7 @@ class NeuralScoreModel(ParamsMixin):
     def __init__(self, process, hidden=(128, 128), n_steps=2000, batch_size=256, lr=2e-3, t_min=1e-3,
                  rng=None, progress=False, architecture="mlp", base=None, pretrain=None, pretrain_steps=0,
                  ema_decay=0.999, validation_fraction=0.0, validation_every=100, checkpoint=None,
-                 checkpoint_every=None, resume=True, time_groups=None, time_sampling="auto"):
+                 checkpoint_every=None, resume=True, time_groups=None, time_sampling="auto", blas_threads=1):
         self.process = process
         self.hidden = hidden
         self.n_steps = n_steps
@@ -183,6 +187,7 @@ class NeuralScoreModel(ParamsMixin):
         self.resume = resume
         self.time_groups = time_groups
         self.time_sampling = time_sampling
+        self.blas_threads = blas_threads
 
     # -- settings ---------------------------------------------------------------------------------
     def _settings(self):
@@ -224,6 +229,8 @@ class NeuralScoreModel(ParamsMixin):
                                     f"parameters and gradients, got {type(self.architecture).__name__}")
         else:
             check_choice(self.architecture, "architecture", {"mlp", "unet"})
+        if self.blas_threads is not None:
+            check_count(self.blas_threads, "blas_threads")
         return {"form": form, "hidden": hidden, "n_steps": n_steps, "batch_size": batch_size, "lr": lr,
                 "t_min": t_min, "pretrain_steps": pretrain_steps, "ema_decay": ema or None,
                 "validation_fraction": fraction, "validation_every": every, "checkpoint_every": checkpoint_every,
@@ -390,7 +397,7 @@ class NeuralScoreModel(ParamsMixin):
             net.backward(grad, input_grad=False) if skip_input_grad else net.backward(grad)
             return float(get_namespace(r).sum(r * r)) / batch_size
 
-        with blas_context(network):
+        with blas_context(self.blas_threads):
             losses = loop.run(settings["n_steps"], step_function, rng, validate=validate,
                               validation_every=settings["validation_every"], checkpoint=self.checkpoint,
                               checkpoint_every=settings["checkpoint_every"], progress=self.progress,
@@ -547,7 +554,7 @@ class NeuralScoreModel(ParamsMixin):
             raise TypeError(f"base: {type(self.base).__name__} has neither divergence(x, t) nor score_vjp(x, t, v)")
         quadratic = xp.empty(directions.shape[:2], dtype=x.dtype)
         per_pass = max(1, EVALUATION_ROWS // m)
-        with blas_context(self.network_):
+        with blas_context(self.blas_threads):
             self._quadratic_forms(x, t, directions, quadratic, per_pass, use_base_vjp)
         out = quadratic.sum(axis=0) if probes is None else quadratic
         if base_exact:
@@ -634,18 +641,26 @@ def _takes_argument(function, name):
         return False
 
 
-def blas_context(network):
-    """One BLAS thread for MLPs (their small GEMMs only pay the threads' overhead), BLAS's default otherwise.
+def blas_context(threads):
+    """A context limiting BLAS to ``threads`` threads (None: no limit).
 
     Parameters
     ----------
-    network : object
+    threads : int or None
 
     Returns
     -------
     context manager
     """
-    return single_threaded_blas() if isinstance(network, MLP) else contextlib.nullcontext()
+    if threads is None:
+        return contextlib.nullcontext()
+    if int(threads) == 1:
+        return single_threaded_blas()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        raise ImportError("blas_threads > 1 needs threadpoolctl (pip install opdiff[data] or threadpoolctl)") from None
+    return threadpool_limits(int(threads), user_api="blas")
 
 
 def xp_asarray(values, like, name):
