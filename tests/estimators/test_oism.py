@@ -335,6 +335,8 @@ def test_scikit_learn_protocol():
     from sklearn.base import clone
 
     oism = OISM(OU, Hermite(2, 3), ridge=1e-6, n_grid=8)
+    with pytest.raises(AttributeError, match="fit"):  # NotFittedError is both, as scikit-learn's
+        oism.score(np.zeros((1, 2)), 0.1)
     assert oism.get_params(deep=False)["ridge"] == 1e-6 and oism.get_params()["basis"] is oism.basis
     assert repr(oism).startswith("OISM(") and "ridge=1e-06" in repr(oism)
     copy = clone(oism).set_params(n_grid=12)
