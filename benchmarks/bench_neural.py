@@ -196,3 +196,32 @@ def test_time_features_match_the_twin():
     features = fourier_time_features(c, 16)
     half = np.arange(1, 9) * 0.5
     np.testing.assert_allclose(features, np.concatenate([np.sin(c[:, None] * half), np.cos(c[:, None] * half)], 1))
+
+
+@pytest.mark.parametrize("case", ["mlp", "unet"])
+def test_interleaved_ratio(case):
+    """opdiff and PyTorch steps alternated in one loop: both see the same machine load (the shared box's load
+    drifts over the seconds that pytest-benchmark spends on one row); prints the median of per-pair ratios."""
+    import time
+
+    torch = _torch()
+    torch.set_num_threads(1)
+    make_problem, make_twin = CASES[case]
+    net, x, c, target = make_problem()
+    forward, params = make_twin(net)
+    optimiser, torch_optimiser = Adam(net, lr=LR), torch.optim.Adam(params, lr=LR)
+    tx, tc, tt = (torch.from_numpy(a) for a in (x, c, target))
+    pairs = {"mlp": 300, "unet": 20}[case]
+    ours, theirs = [], []
+    with threadpool_limits(1, user_api="blas"):
+        for _ in range(pairs + 2):
+            start = time.perf_counter()
+            opdiff_step(net, optimiser, x, c, target)
+            middle = time.perf_counter()
+            torch_step(forward, torch_optimiser, tx, tc, tt)
+            ours.append(middle - start)
+            theirs.append(time.perf_counter() - middle)
+    ours, theirs = np.array(ours[2:]), np.array(theirs[2:])  # the first pairs warm caches and buffers
+    print(f"\n{case}: opdiff {1 / np.median(ours):.1f} steps/s, torch {1 / np.median(theirs):.1f} steps/s, "
+          f"median per-pair time ratio opdiff/torch {np.median(ours / theirs):.2f}")
+    assert np.all(np.isfinite(ours))
