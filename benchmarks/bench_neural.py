@@ -60,11 +60,7 @@ def torch_mlp(net):
     dense = [layer for layer in net.layers if "W" in layer.params]
     modules = []
     for k, layer in enumerate(dense):
-        linear = torch.nn.Linear(*layer.params["W"].shape, dtype=getattr(torch, net.dtype.name))
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(layer.params["W"].T.copy()))
-            linear.bias.copy_(torch.from_numpy(layer.params["b"]))
-        modules += [linear] + ([torch.nn.SiLU()] if k < len(dense) - 1 else [])
+        modules += [_copy_dense(torch, layer)] + ([torch.nn.SiLU()] if k < len(dense) - 1 else [])
     body = torch.nn.Sequential(*modules)
     half = net.time_features // 2
     frequencies = torch.arange(1, half + 1, dtype=body[0].weight.dtype) * 0.5
@@ -76,30 +72,30 @@ def torch_mlp(net):
     return forward, list(body.parameters())
 
 
-def _copy_conv(torch, conv):
-    module = torch.nn.Conv2d(conv.n_in, conv.n_out, conv.kernel_size, padding=conv.kernel_size // 2,
-                             dtype=getattr(torch, conv.params["W"].dtype.name))
+def _copied(torch, module, weight, bias):
+    """``module`` with opdiff's ``weight`` and ``bias`` arrays copied in."""
     with torch.no_grad():
-        module.weight.copy_(torch.from_numpy(conv.params["W"]))
-        module.bias.copy_(torch.from_numpy(conv.params["b"]))
+        module.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight)))
+        module.bias.copy_(torch.from_numpy(bias))
     return module
+
+
+def _copy_conv(torch, conv):
+    W = conv.params["W"]
+    module = torch.nn.Conv2d(conv.n_in, conv.n_out, conv.kernel_size, padding=conv.kernel_size // 2,
+                             dtype=getattr(torch, W.dtype.name))
+    return _copied(torch, module, W, conv.params["b"])
 
 
 def _copy_norm(torch, norm):
-    module = torch.nn.GroupNorm(norm.groups, norm.channels, eps=norm.eps,
-                                dtype=getattr(torch, norm.params["gamma"].dtype.name))
-    with torch.no_grad():
-        module.weight.copy_(torch.from_numpy(norm.params["gamma"]))
-        module.bias.copy_(torch.from_numpy(norm.params["beta"]))
-    return module
+    gamma = norm.params["gamma"]
+    module = torch.nn.GroupNorm(norm.groups, norm.channels, eps=norm.eps, dtype=getattr(torch, gamma.dtype.name))
+    return _copied(torch, module, gamma, norm.params["beta"])
 
 
 def _copy_dense(torch, dense):
-    module = torch.nn.Linear(*dense.params["W"].shape, dtype=getattr(torch, dense.params["W"].dtype.name))
-    with torch.no_grad():
-        module.weight.copy_(torch.from_numpy(dense.params["W"].T.copy()))
-        module.bias.copy_(torch.from_numpy(dense.params["b"]))
-    return module
+    W = dense.params["W"]
+    return _copied(torch, torch.nn.Linear(*W.shape, dtype=getattr(torch, W.dtype.name)), W.T, dense.params["b"])
 
 
 def torch_unet(net):

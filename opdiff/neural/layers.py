@@ -10,7 +10,17 @@ from ..backend import get_namespace
 
 
 class Dense:
-    """``y = x W + b`` with ``W (n_in, n_out)``, ``b (n_out,)``; He-style initialisation."""
+    """``y = x W + b`` with ``W (n_in, n_out)``, ``b (n_out,)``; He-style initialisation.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths.
+    rng : numpy.random.Generator
+    dtype : numpy dtype
+    scale : float, optional
+        Standard deviation of the initial weights (default ``sqrt(2 / n_in)``).
+    """
 
     def __init__(self, n_in, n_out, rng, dtype=np.float64, scale=None):
         scale = np.sqrt(2.0 / n_in) if scale is None else scale
@@ -20,6 +30,16 @@ class Dense:
         self._input = None
 
     def forward(self, x):
+        """``x W + b``.
+
+        Parameters
+        ----------
+        x : (n, n_in) array
+
+        Returns
+        -------
+        (n, n_out) array
+        """
         self._input = x
         return x @ self.params["W"] + self.params["b"]
 
@@ -47,12 +67,32 @@ class SiLU:
     params, grads = {}, {}
 
     def forward(self, x):
+        """``x sigmoid(x)``, elementwise.
+
+        Parameters
+        ----------
+        x : array
+
+        Returns
+        -------
+        array of the shape of ``x``
+        """
         xp = get_namespace(x)
         self._input = x
         self._sigmoid = 1.0 / (1.0 + xp.exp(-x))
         return x * self._sigmoid
 
     def backward(self, grad_out):
+        """``grad_out`` times the derivative at the last input.
+
+        Parameters
+        ----------
+        grad_out : array
+
+        Returns
+        -------
+        array of the shape of ``grad_out``
+        """
         s = self._sigmoid
         return grad_out * s * (1.0 + self._input * (1.0 - s))
 
@@ -63,11 +103,31 @@ class Tanh:
     params, grads = {}, {}
 
     def forward(self, x):
+        """``tanh(x)``, elementwise.
+
+        Parameters
+        ----------
+        x : array
+
+        Returns
+        -------
+        array of the shape of ``x``
+        """
         xp = get_namespace(x)
         self._output = xp.tanh(x)
         return self._output
 
     def backward(self, grad_out):
+        """``grad_out`` times the derivative at the last input.
+
+        Parameters
+        ----------
+        grad_out : array
+
+        Returns
+        -------
+        array of the shape of ``grad_out``
+        """
         return grad_out * (1.0 - self._output**2)
 
 

@@ -6,7 +6,18 @@ from .layers import ACTIVATIONS, Dense
 
 
 def fourier_time_features(log_noise, n_features):
-    """Sinusoidal features of ``log_noise (n,)``: ``(n, n_features)`` (frequencies 1..n_features/2)."""
+    """Sinusoidal features of ``log_noise (n,)``: sines then cosines at frequencies ``0.5, 1, ..., n_features / 4``.
+
+    Parameters
+    ----------
+    log_noise : (n,) array
+    n_features : int
+        Even number of features.
+
+    Returns
+    -------
+    (n, n_features) array
+    """
     xp = get_namespace(log_noise)
     half = n_features // 2
     frequencies = xp.arange(1, half + 1, dtype=log_noise.dtype) * 0.5
@@ -53,11 +64,21 @@ class MLP:
         self.layers.append(Dense(widths[-1], self.out_dim, rng, self.dtype, scale=0.1 / np.sqrt(widths[-1])))
 
     def parameters(self):
-        """List of ``(layer_index, name, array)`` for every parameter (the optimiser's view)."""
+        """List of ``(layer_index, name, array)`` for every parameter (the optimiser's view).
+
+        Returns
+        -------
+        list of tuple
+        """
         return [(i, k, layer.params[k]) for i, layer in enumerate(self.layers) for k in layer.params]
 
     def gradients(self):
-        """List of ``(layer_index, name, array)`` gradients, in the order of :meth:`parameters`."""
+        """List of ``(layer_index, name, array)`` gradients, in the order of :meth:`parameters`.
+
+        Returns
+        -------
+        list of tuple
+        """
         return [(i, k, layer.grads[k]) for i, layer in enumerate(self.layers) for k in layer.params]
 
     def forward(self, x, conditioning):

@@ -424,6 +424,13 @@ class NeuralScoreModel(ParamsMixin):
         t = self.process.check_time(t, n=x.shape[0])
         return x, np.broadcast_to(t, (x.shape[0],)).astype(np.float64), shape
 
+    def _evaluate(self, x, t, with_base):
+        x, t, shape = self._check(x, t)
+        out = self._form.from_noise(self._network_output(self._form, self.network_, self._input, x, t), x, t)
+        if with_base and self._base is not None:
+            out = out + xp_asarray(self._base(x, t), out, "base")
+        return out.reshape(shape)
+
     def correction(self, x, t):
         """The network's part of the score, ``s_theta(x, t)`` (the whole score without ``base``).
 
@@ -436,9 +443,7 @@ class NeuralScoreModel(ParamsMixin):
         -------
         array of the shape of ``x``
         """
-        x, t, shape = self._check(x, t)
-        e = self._network_output(self._form, self.network_, self._input, x, t)
-        return self._form.from_noise(e, x, t).reshape(shape)
+        return self._evaluate(x, t, with_base=False)
 
     def score(self, x, t):
         """The model's score: ``s_theta(x, t)``, plus ``base(x, t)`` in residual mode.
@@ -452,11 +457,7 @@ class NeuralScoreModel(ParamsMixin):
         -------
         array of the shape of ``x``
         """
-        x, t, shape = self._check(x, t)
-        out = self._form.from_noise(self._network_output(self._form, self.network_, self._input, x, t), x, t)
-        if self._base is not None:
-            out = out + xp_asarray(self._base(x, t), out, "base")
-        return out.reshape(shape)
+        return self._evaluate(x, t, with_base=True)
 
     def __call__(self, x, t):
         return self.score(x, t)

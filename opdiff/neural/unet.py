@@ -89,10 +89,21 @@ class UNet:
                             + [self.norm_out, self.conv_out])
 
     def parameters(self):
-        """List of ``(layer_index, name, array)`` for every parameter (the optimiser's view)."""
+        """List of ``(layer_index, name, array)`` for every parameter (the optimiser's view).
+
+        Returns
+        -------
+        list of tuple
+        """
         return [(i, k, layer.params[k]) for i, layer in enumerate(self._parametric) for k in layer.params]
 
     def gradients(self):
+        """List of ``(layer_index, name, array)`` gradients, in the order of :meth:`parameters`.
+
+        Returns
+        -------
+        list of tuple
+        """
         return [(i, k, layer.grads[k]) for i, layer in enumerate(self._parametric) for k in layer.params]
 
     def forward(self, x, conditioning):
