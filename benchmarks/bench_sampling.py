@@ -187,6 +187,17 @@ def plain_cheap_euler(x, sigmas):
     return x
 
 
+def plain_cheap_euler_path(x, sigmas):
+    """The same loop keeping the sampling and denoising paths in lists, stacked at the end."""
+    path, denoised = [x], []
+    for s, s_next in zip(sigmas[:-1], sigmas[1:]):
+        d = cheap_denoiser(x, s)
+        x = x + (s_next - s) * (x - d) / s
+        path.append(x)
+        denoised.append(d)
+    return np.stack(path), np.stack(denoised)
+
+
 @pytest.mark.parametrize("implementation", ["numpy", "opdiff", "opdiff record=True"])
 def test_cheap_denoiser_overhead(benchmark, implementation):
     """500 Euler steps on a (512, 64) batch with a one-multiply denoiser: the solver's own per-step cost."""
@@ -221,3 +232,56 @@ def test_peak_memory_of_500_euler_steps():
         del result
     print("peak memory in batches of 256 KiB:", {k: round(v, 2) for k, v in peaks.items()})
     assert peaks["opdiff"] < 10
+
+
+def test_cheap_denoiser_interleaved_ratio():
+    """opdiff / plain-loop time of 500 cheap Euler steps, the two timed alternately 15 times so that a
+    shared machine's changing load hits both alike; the median ratio is printed (run with -s)."""
+    import time
+
+    sigmas = S.edm_sigmas(CHEAP_STEPS, 0.01, 10.0)
+    x0 = np.random.default_rng(4).standard_normal(CHEAP_SHAPE)
+    calls = {"numpy loop": lambda: plain_cheap_euler(x0, sigmas),
+             "opdiff": lambda: S.sample_euler(cheap_denoiser, x0, sigmas),
+             "opdiff record=True": lambda: S.sample_euler(cheap_denoiser, x0, sigmas, record=True),
+             "numpy loop keeping the paths": lambda: plain_cheap_euler_path(x0, sigmas)}
+    times = {label: [] for label in calls}
+    for _ in range(15):
+        for label, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[label].append(time.perf_counter() - start)
+    plain = np.array(times["numpy loop"])
+    for label in ("opdiff", "opdiff record=True", "numpy loop keeping the paths"):
+        ratio = np.array(times[label]) / plain
+        print(f"{label} / numpy loop: median {np.median(ratio):.2f} (quartiles {np.quantile(ratio, 0.25):.2f}-"
+              f"{np.quantile(ratio, 0.75):.2f}); numpy loop median {np.median(plain) * 1e3:.0f} ms")
+
+
+def _interleaved(calls, repeats):
+    """Median over ``repeats`` alternations of each call's time divided by the first call's."""
+    import time
+
+    times = {label: [] for label in calls}
+    for _ in range(repeats):
+        for label, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[label].append(time.perf_counter() - start)
+    first = np.array(next(iter(times.values())))
+    return {label: float(np.median(np.array(values) / first)) for label, values in times.items()}, first
+
+
+def test_every_solver_interleaved_ratio():
+    """opdiff / plain-loop time of every solver of the tables above (mixture denoiser, 2048 points,
+    32 steps), alternated 11 times in one run; printed with -s."""
+    x0 = 20.0 * np.random.default_rng(0).standard_normal((N_POINTS, 2))
+    ode_sigmas, sde_sigmas = S.polynomial_grid(N_STEPS, 0.01, 20.0), S.edm_sigmas(N_STEPS, 0.01, 20.0)
+    for name, (library, plain) in {**CASES, **STOCHASTIC}.items():
+        if name in STOCHASTIC:
+            calls = {"numpy": lambda: plain(x0, sde_sigmas, np.random.default_rng(1)),
+                     "opdiff": lambda: library(mixture_denoiser, x0, sde_sigmas, rng=np.random.default_rng(1))}
+        else:
+            calls = {"numpy": lambda: plain(x0, ode_sigmas), "opdiff": lambda: library(mixture_denoiser, x0, ode_sigmas)}
+        ratios, plain_times = _interleaved(calls, 11)
+        print(f"{name}: opdiff / numpy {ratios['opdiff']:.2f}; numpy loop {N_STEPS / np.median(plain_times):.0f} steps/s")
