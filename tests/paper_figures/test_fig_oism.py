@@ -101,3 +101,6 @@ def test_disagreements_with_the_paper_are_computed_from_the_orderings():
     found = fig_oism.compare_with_paper(table)
     assert any("pinwheel: best" in text for text in found)
     assert any("pinwheel: NN (pre-trained) below NN-only" in text for text in found)
+    table["2spirals"]["OISM (L) + NN"] = table["2spirals"]["OISM (L)"] + 0.005  # the paper's +0.81 becomes a tie
+    assert any(text.startswith("2spirals: OISM (L) + NN ties OISM (L) (+0.005; paper +0.81)")
+               for text in fig_oism.compare_with_paper(table))
