@@ -23,6 +23,7 @@ def main(argv=None):
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument("--full", action="store_const", dest="size", const="full", help="the papers' sizes (hours)")
     scale.add_argument("--size", choices=SIZES, default="quick", help="run size (default: quick, minutes)")
+    parser.set_defaults(size="quick")  # --full's store_const would otherwise leave size=None when no flag is given
     args = parser.parse_args(argv)
     try:
         names = check_names(args.only) if args.only else figure_modules()
