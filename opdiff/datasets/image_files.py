@@ -23,7 +23,7 @@ import struct
 
 import numpy as np
 
-from ..backend import as_generator
+from .images import random_subset
 
 #: IDX type codes and their big-endian NumPy dtypes.
 IDX_DTYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
@@ -90,11 +90,7 @@ def _find(folder, stem):
 def _scaled(levels, scale, n, rng, labels):
     """Subset (without replacement, order kept), scale to ``[-1, 1]``; the shared tail of the loaders."""
     if n is not None:
-        n = int(n)
-        if not 1 <= n <= levels.shape[0]:
-            raise ValueError(f"n: expected 1 <= n <= {levels.shape[0]}, got {n}")
-        index = np.sort(as_generator(rng).choice(levels.shape[0], size=n, replace=False))
-        levels, labels = levels[index], labels[index]
+        levels, labels = random_subset(n, rng, levels, labels)
     images = levels.astype(np.float64) / 127.5 - 1.0 if scale else levels
     return images, labels
 

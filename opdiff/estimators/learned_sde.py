@@ -59,6 +59,25 @@ def _learned_process(G, B, noise_budget, eps, process_kwargs):
     return G, B, StationaryLinearSDE(Q, D, np.eye(G.shape[0]), **process_kwargs)
 
 
+def learned_process(G, B, noise_budget=1.0, eps=1e-3, **process_kwargs):
+    """The stationary linear SDE of the parameters ``(G, B)``: ``Q = G - G^T``, ``D = eps I + b B B^T / tr(B B^T)``.
+
+    Parameters
+    ----------
+    G, B : (K, K) and (K, r) arrays
+    noise_budget : float
+        ``b = tr(D) - K eps``.
+    eps : float
+    process_kwargs
+        Keyword arguments of :class:`~opdiff.processes.StationaryLinearSDE`.
+
+    Returns
+    -------
+    StationaryLinearSDE
+    """
+    return _learned_process(G, B, check_positive(noise_budget, "noise_budget"), eps, process_kwargs)[2]
+
+
 def learned_prior_kl(G, B, mean, data_var, noise_budget=1.0, eps=1e-3, return_gradient=False, **process_kwargs):
     """``KL(q_T || pi)`` summed over coordinates for ``Q = G - G^T``, ``D = eps I + b B B^T / tr(B B^T)``.
 
@@ -272,15 +291,18 @@ class ElboGradients(NamedTuple):
     gradients: np.ndarray
 
 
-def _batched_frechet(A, E):
-    """``expm(A)`` and its Frechet derivative along ``E`` for ``(n, K, K)`` stacks (one block ``expm``)."""
-    K = A.shape[-1]
-    block = np.zeros(A.shape[:-2] + (2 * K, 2 * K))
-    block[..., :K, :K] = A
-    block[..., K:, K:] = A
-    block[..., :K, K:] = E
-    full = expm(block)
-    return full[..., :K, :K], full[..., :K, K:]
+def _frechet_at(taus, F0, dF0):
+    """``expm(tau F0)`` and its Frechet derivative along ``tau dF0`` for each ``tau`` of ``taus (n,)``.
+
+    One block ``expm([[A, E], [0, A]])`` per distinct ``tau``; returns two ``(n, K, K)`` stacks.
+    """
+    unique, inverse = np.unique(np.asarray(taus, dtype=np.float64), return_inverse=True)
+    K = F0.shape[0]
+    block = np.zeros((unique.size, 2 * K, 2 * K))
+    block[:, :K, :K] = block[:, K:, K:] = unique[:, None, None] * F0
+    block[:, :K, K:] = unique[:, None, None] * dF0
+    full = expm(block)[inverse.ravel()]
+    return full[:, :K, :K], full[:, :K, K:]
 
 
 def _cholesky_derivative(L, L_inv, dSigma):
@@ -296,7 +318,7 @@ def _lower_transpose_apply(L_inv, z):
 
 
 def dsm_elbo_with_gradients(process, x, model, rng=None, model_vjp=None, output="score", directions=(),
-                            t_min=1e-3, importance=True):
+                            t_min=1e-3, importance=True, time_groups=None):
     """DSM ELBO of a batch with its gradients w.r.t. the model output and along directions of ``(Q, D)``.
 
     The estimate is :func:`opdiff.estimators.elbo.dsm_elbo` with ``n_times=1`` and ``boundary=False``, drawn
@@ -322,6 +344,10 @@ def dsm_elbo_with_gradients(process, x, model, rng=None, model_vjp=None, output=
     t_min : float
     importance : bool
         Importance-sampled time (otherwise uniform).
+    time_groups : int, optional
+        Draw this many times and give them to the rows in turn (row ``i`` gets time ``i mod time_groups``):
+        still unbiased, and the transitions and their derivatives are computed once per distinct time. The
+        values then differ from :func:`~opdiff.estimators.elbo.dsm_elbo`'s draws. Default: one time per row.
 
     Returns
     -------
@@ -341,7 +367,11 @@ def dsm_elbo_with_gradients(process, x, model, rng=None, model_vjp=None, output=
     S_inv = np.linalg.inv(process.Sigma_inf)
     M = process.initial_cov - process.Sigma_inf  # Sigma(t) = Sigma_inf + Phi M Phi^T (hybrid start)
     v0 = np.sqrt(process.initial_aux_var) * rng.standard_normal((n, (K - 1) * d))
-    t, weight = sample_times(process, n, rng, t_min, importance)
+    if time_groups is None:
+        t, weight = sample_times(process, n, rng, t_min, importance)
+    else:
+        groups = np.arange(n) % check_count(time_groups, "time_groups")
+        t, weight = (values[groups] for values in sample_times(process, min(time_groups, n), rng, t_min, importance))
     eps = rng.standard_normal((n, K, d))
     taus = process.integrated_beta(t)
     tau_T = float(process.integrated_beta(process.t_max))
@@ -370,7 +400,7 @@ def dsm_elbo_with_gradients(process, x, model, rng=None, model_vjp=None, output=
     x_norms = np.sum(x**2, axis=1)
     for j, (dQ, dD) in enumerate(directions):
         dF0 = -(np.asarray(dQ) + np.asarray(dD)) @ S_inv
-        _, dP = _batched_frechet(taus[:, None, None] * process.F0, taus[:, None, None] * dF0)
+        _, dP = _frechet_at(taus, process.F0, dF0)
         dSigma = dP @ M @ np.swapaxes(P, 1, 2) + P @ M @ np.swapaxes(dP, 1, 2)
         dL = _cholesky_derivative(L, L_inv, dSigma)
         dy = dP[:, :, :1] * x[:, None, :] + dL @ eps
@@ -383,7 +413,7 @@ def dsm_elbo_with_gradients(process, x, model, rng=None, model_vjp=None, output=
                                        + np.einsum("kl,nkd,nld->n", GG, score, dtarget)) \
             + np.sum(score_cotangent * dscore, axis=(1, 2)) + np.sum(y_cotangent * dy, axis=(1, 2)) \
             + weight * d * beta * np.trace(dF0)
-        _, dP_T = _batched_frechet(tau_T * process.F0, tau_T * dF0)
+        dP_T = _frechet_at([tau_T], process.F0, dF0)[1][0]
         dSigma_T = dP_T @ M @ P_T.T + P_T @ M @ dP_T.T
         d_prior = -(P_T[:, 0] @ S_inv @ dP_T[:, 0]) * x_norms - 0.5 * d * np.trace(S_inv @ dSigma_T)
         gradients[j] = float(np.mean(d_integrand + d_prior))
@@ -391,7 +421,7 @@ def dsm_elbo_with_gradients(process, x, model, rng=None, model_vjp=None, output=
 
 
 def learned_elbo_gradient(G, B, x, model, model_vjp, output="noise", noise_budget=1.0, eps=1e-3, rng=None,
-                          t_min=1e-3, importance=True, **process_kwargs):
+                          t_min=1e-3, importance=True, time_groups=None, **process_kwargs):
     """DSM ELBO of a batch under the learned process of ``(G, B)`` and its gradients w.r.t. ``G``, ``B`` and the model.
 
     Parameters
@@ -399,7 +429,7 @@ def learned_elbo_gradient(G, B, x, model, model_vjp, output="noise", noise_budge
     G, B : (K, K) and (K, r) arrays
         ``Q = G - G^T``, ``D = eps I + noise_budget B B^T / tr(B B^T)``.
     x : (n, d) array
-    model, model_vjp, output, rng, t_min, importance
+    model, model_vjp, output, rng, t_min, importance, time_groups
         As :func:`dsm_elbo_with_gradients`.
     noise_budget, eps : float
     process_kwargs
@@ -418,7 +448,7 @@ def learned_elbo_gradient(G, B, x, model, model_vjp, output="noise", noise_budge
     G, B, process = _learned_process(G, B, check_positive(noise_budget, "noise_budget"), eps, process_kwargs)
     listed = list(_directions(G, B, noise_budget))
     result = dsm_elbo_with_gradients(process, x, model, rng, model_vjp, output, [(dQ, dD) for *_, dQ, dD in listed],
-                                     t_min, importance)
+                                     t_min, importance, time_groups)
     grads = [np.zeros_like(G), np.zeros_like(B)]
     for (which, index, _, _), value in zip(listed, result.gradients):
         grads[which][index] = value
