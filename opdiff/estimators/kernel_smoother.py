@@ -81,11 +81,6 @@ class DiffusionKernelSmoother(ParamsMixin):
         self.time = time
         self.pilot_time = pilot_time
 
-    @property
-    def is_riemannian(self):
-        """True for a manifold process (the RDKS)."""
-        return bool(getattr(self.process, "is_manifold", False))
-
     # ------------------------------------------------------------------ fitting
     def _prepare(self, X, sample_weight):
         X = X if hasattr(X, "shape") else np.asarray(X)

@@ -26,15 +26,15 @@ its mean scale, ``N(x; x_i, lambda_i^2 C(t))`` (the smoother as a density estima
 The score follows from the softmax means of ``(s, s x, x)`` (``c`` is linear in ``z``):
 ``score(z) = -Sigma^{-1} (E[s] z - Phi lift(E[s x]))`` and the posterior mean is ``E[x]``.
 
+Every Gaussian kernel is one :class:`~opdiff.reductions.SquaredDistance` reduction (per-query
+``rho, e``, per-point ``s``), on every backend.
+
 Manifold Brownian motion. The heat kernel ``p_{s(t) lambda_i^2}(x_i, y)``: heat time scaled by
 ``lambda_i^2``, again an exact transition kernel (that of the time ``s^{-1}(s(t) lambda_i^2)``). Its
-forms are the tabulated dot product on ``S^n`` (``n >= 2``), the tabulated per-coordinate difference
-on the torus (:mod:`opdiff.reductions.tabulated`), and the exact per-pair kernel otherwise.
-
-Bandwidth factors. Points sharing a factor form one group; each group is one reduction at its own
-scale and the groups merge in the log domain, so per-point bandwidths keep the fast reductions
-(tables, every backend of :func:`opdiff.reductions.gaussian_reduction`). With more than
-:data:`MAX_GROUPS` distinct factors the per-pair reference path serves them in one reduction.
+forms are the tabulated dot product on ``S^n`` (``n >= 2``, :class:`~opdiff.reductions.DotProductTable`),
+the tabulated per-coordinate difference on the torus (:class:`~opdiff.reductions.CoordinateTable`),
+one table per distinct query time and per distinct factor (a grid of tables, one reduction), and
+the exact per-pair kernel otherwise (the circle, or more than :data:`MAX_TABLES` tables).
 """
 import copy
 import functools
