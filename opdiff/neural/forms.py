@@ -121,7 +121,9 @@ class GaussianForm:
     def _input_scale(self, t):
         if self.is_scalar:
             a, s = self.process.scale(t), self.process.noise_level(t)
-            return 1.0 / (a * np.sqrt(1.0 + s**2))
+            # 1 / (a sqrt(1 + s^2)) = 1 / |(a, a s)|: a s is the transition's standard deviation, so nothing
+            # overflows at long horizons where s itself is ~1e200 (OU T=400, VP T=10)
+            return 1.0 / np.hypot(a, a * s)
         return np.ones_like(t)
 
     def features(self, z, t):

@@ -79,7 +79,7 @@ class SiLU:
         """
         xp = get_namespace(x)
         self._input = x
-        self._sigmoid = 1.0 / (1.0 + xp.exp(-x))
+        self._sigmoid = 0.5 * (1.0 + xp.tanh(0.5 * x))  # the logistic function without exp overflow
         return x * self._sigmoid
 
     def backward(self, grad_out):

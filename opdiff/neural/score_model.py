@@ -479,7 +479,13 @@ class NeuralScoreModel(ParamsMixin):
             raise NotImplementedError("denoise: defined through Tweedie's formula for scalar Gaussian processes only")
         x, t, shape = self._check(x, t)
         Phi, Sigma = self.process.transition(t)
-        return Phi.solve(x + Sigma.apply(self.score(x, t))).reshape(shape)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            out = Phi.solve(x + Sigma.apply(self.score(x, t)))
+        if not bool(get_namespace(out).all(get_namespace(out).isfinite(out))):
+            raise FloatingPointError(f"denoise: Tweedie's (x + Sigma s) / a(t) leaves the range of {x.dtype} at "
+                                     f"t up to {float(np.max(t)):.4g} (a(t) = {float(np.min(self.process.scale(t))):.3g}); "
+                                     "use float64 inputs or a smaller t")
+        return out.reshape(shape)
 
     def _network_vjp(self, x, t, v):
         """``J^T v`` of the network part of the score in ``x`` (tangent ``v`` on the sphere); ``(m, D)``."""
