@@ -22,13 +22,18 @@ sample_weight=None)`` returns self, learned state in ``*_`` attributes)::
 - warm start ("NN (pre-trained)"): ``NeuralScoreModel(process, pretrain=fitted_oism, pretrain_steps=1000,
   n_steps=20000)``: the first 1000 of the 20000 steps regress onto the given score, then DSM.
 - training loop: ``ema_decay`` (0.999, with warm-up), ``checkpoint="run.npz"``, ``checkpoint_every=k``,
-  ``resume=True`` (bit-identical weights after resuming), ``validation_fraction`` / ``validation_every``,
-  ``progress=False``, float32 data train in float32, same ``rng`` same weights.
+  ``resume=True`` (bit-identical weights after resuming; a longer ``n_steps`` on the same checkpoint
+  continues training), ``validation_fraction`` / ``validation_every``, ``sample_weight`` in ``fit``,
+  ``progress=False``, float32 data train in float32, same ``rng`` same weights; ``time_sampling``
+  (log-uniform times by default on manifolds), ``time_groups`` (distinct times per batch: 8 on ``S^n``),
+  ``blas_threads=1`` (one BLAS thread: the fastest for these small GEMMs, and safe on a busy machine).
 - architectures: ``"mlp"`` (:class:`MLP`), ``"unet"`` (:class:`UNet`, images), any network object, or an
   outside network through :class:`NetworkAdapter` (``apply(params, x, c)`` + ``vjp``).
 
-Likelihood: :func:`opdiff.sampling.log_likelihood` (probability-flow ODE, exact divergence in low
-dimension, Hutchinson in high; R^d, torus, sphere); ``model.bits_per_dim(images, data_range=(0, 1))``.
+Likelihood: ``opdiff.sampling.log_likelihood(model, x, t_min=1e-3, n_steps=64, divergence="auto")``
+(probability-flow ODE, exact divergence up to 16 dimensions, Hutchinson above with a standard error;
+R^d, torus, sphere; any model with ``score`` and ``divergence`` or ``score_vjp``, e.g. a fitted OISM)
+returns ``.log_likelihood (n,)``, ``.standard_error``; ``model.bits_per_dim(images, data_range=(-1, 1))``.
 
 Outside networks for evaluation: :class:`ScoreAdapter` (score / noise / denoiser callables, optional VJP).
 """
