@@ -37,6 +37,7 @@ def chord_deviation(trajectory, attribute="samples"):
     Parameters
     ----------
     trajectory : Trajectory or (T, n, *shape) array
+        A run recorded with ``record=True``, or the points themselves.
     attribute : {"samples", "denoised"}
         Which trajectory of a :class:`Trajectory` to measure.
 
@@ -60,10 +61,8 @@ def distance_to_end(trajectory, attribute="samples"):
 
     Parameters
     ----------
-    trajectory : Trajectory or (T, n, *shape) array
-        A run recorded with ``record=True``, or the points themselves.
-    attribute : {"samples", "denoised"}
-        Which trajectory of a :class:`Trajectory` to measure.
+    trajectory, attribute
+        As in :func:`chord_deviation`.
 
     Returns
     -------
@@ -105,10 +104,8 @@ def projection_error(trajectory, n_components=2, attribute="samples"):
 
     Parameters
     ----------
-    trajectory : Trajectory or (T, n, *shape) array
-        A run recorded with ``record=True``, or the points themselves.
-    attribute : {"samples", "denoised"}
-        Which trajectory of a :class:`Trajectory` to measure.
+    trajectory, attribute
+        As in :func:`chord_deviation`.
     n_components : int
         Dimension of the fitted affine subspace.
 
@@ -133,10 +130,8 @@ def discrete_curvature(trajectory, attribute="samples"):
 
     Parameters
     ----------
-    trajectory : Trajectory or (T, n, *shape) array
-        A run recorded with ``record=True``, or the points themselves.
-    attribute : {"samples", "denoised"}
-        Which trajectory of a :class:`Trajectory` to measure.
+    trajectory, attribute
+        As in :func:`chord_deviation`.
 
     Returns
     -------

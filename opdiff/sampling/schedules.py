@@ -58,19 +58,14 @@ def polynomial_grid(n_steps, low, high, rho=7.0, append_zero=False):
 
     Parameters
     ----------
-    n_steps : int
-        Number of steps (the grid has ``n_steps + 1`` entries).
-    low, high : float
-        ``0 < low < high``: the last and the first level (time or noise level).
+    n_steps, low, high, append_zero
+        As in :func:`uniform_grid`.
     rho : float
         Positive exponent.
-    append_zero : bool
-        Make the last of the ``n_steps`` steps go from ``low`` to 0.
 
     Returns
     -------
     (n_steps + 1,) float64 array
-        Decreasing, from ``high`` to ``low`` (then 0 with ``append_zero``).
     """
     return _polynomial_grid(n_steps, low, high, rho, append_zero, ("low", "high"))
 
@@ -110,17 +105,12 @@ def log_snr_grid(n_steps, low, high, append_zero=False):
 
     Parameters
     ----------
-    n_steps : int
-        Number of steps (the grid has ``n_steps + 1`` entries).
-    low, high : float
-        ``0 < low < high``: the last and the first level (time or noise level).
-    append_zero : bool
-        Make the last of the ``n_steps`` steps go from ``low`` to 0.
+    n_steps, low, high, append_zero
+        As in :func:`uniform_grid`.
 
     Returns
     -------
     (n_steps + 1,) float64 array
-        Decreasing, from ``high`` to ``low`` (then 0 with ``append_zero``).
     """
     m, low, high = _check_grid_args(n_steps, low, high, append_zero)
     return _finish(np.geomspace(high, low, m + 1), append_zero)
@@ -131,17 +121,12 @@ def quadratic_grid(n_steps, low, high, append_zero=False):
 
     Parameters
     ----------
-    n_steps : int
-        Number of steps (the grid has ``n_steps + 1`` entries).
-    low, high : float
-        ``0 < low < high``: the last and the first level (time or noise level).
-    append_zero : bool
-        Make the last of the ``n_steps`` steps go from ``low`` to 0.
+    n_steps, low, high, append_zero
+        As in :func:`uniform_grid`.
 
     Returns
     -------
     (n_steps + 1,) float64 array
-        Decreasing, from ``high`` to ``low`` (then 0 with ``append_zero``).
     """
     m, low, high = _check_grid_args(n_steps, low, high, append_zero)
     ramp = 1.0 - np.linspace(0.0, 1.0, m + 1)
