@@ -20,7 +20,7 @@ In both cases ``to_noise`` (score to ``e``) is linear, so a target score ``s*`` 
 """
 import numpy as np
 
-from ..backend import get_namespace
+from ..backend import check_points, get_namespace
 
 
 def process_form(process):
@@ -101,8 +101,6 @@ class GaussianForm:
         -------
         (m, D) array
         """
-        from ..backend import check_points
-
         return check_points(z, name, dim=dim, allow_1d=True)
 
     def conditioning(self, t):

@@ -361,6 +361,12 @@ class NeuralScoreModel(ParamsMixin):
         # everything is built in locals: a failed fit leaves a previously fitted model unchanged
         network = self._new_network(settings, dim, image_shape, rng, X.dtype)
         input_shape = self._input_shape(form, network, dim, image_shape)
+        channels = getattr(network, "channels", None)
+        if image_shape is not None and channels is not None and not isinstance(network, MLP) \
+                and channels != image_shape[0]:
+            raise ValueError(f"architecture: the network takes {channels} channels, but the states of "
+                             f"{type(self.process).__name__} are images of {image_shape[0]} channels (K C, the "
+                             f"auxiliary blocks as channels): use UNet({image_shape[0]}, ...) or 'unet'")
         train, validate = X, None
         if settings["validation_fraction"] > 0:
             order = rng.permutation(X.shape[0])

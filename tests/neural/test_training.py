@@ -209,3 +209,18 @@ def test_bad_input_names_the_argument_and_leaves_a_fitted_model_unchanged():
         NetworkAdapter(lambda p, x, c: x, None, [np.zeros(2)])
     with pytest.raises(ValueError, match="^probes"):
         model.divergence(X[:4], 0.5, probes=np.ones((2, 3, 2)))
+
+
+def test_auxiliary_variable_images_become_channels():
+    from opdiff.processes import FractionalDiffusion
+
+    process = FractionalDiffusion(0.6, 2)  # K = 3 blocks per pixel
+    images = load_digits_images(40, rng=0)
+    with pytest.raises(ValueError, match=r"^architecture:.*3 channels"):
+        NeuralScoreModel(process, architecture=UNet(1, base_width=4, rng=0), n_steps=2, batch_size=8).fit(images)
+    model = NeuralScoreModel(process, architecture=UNet(3, base_width=4, rng=0), n_steps=3, batch_size=8,
+                             rng=0).fit(images)
+    states = process.sample(images[:4].reshape(4, -1), 0.5, rng=1)
+    assert model.image_shape_ == (3, 8, 8)
+    # the same score whether the states come flat (n, K C H W) or as (n, K C, H, W) images
+    np.testing.assert_array_equal(model.score(states.reshape(4, 3, 8, 8), 0.5).reshape(4, -1), model.score(states, 0.5))
