@@ -1,4 +1,5 @@
-"""Benchmarks of opdiff.reductions.gaussian_reduction: Numba vs KeOps (CPU) vs chunked NumPy, the
+"""Benchmarks of opdiff.reductions.reduce: Numba vs KeOps (CPU) vs chunked NumPy (d = 3; d = 16 and 17 at
+n = 1e4 and 1e5, the small-D / large-D switch), per-query parameters and table forms, the
 matrix-product bound at large D, and the dask overhead.
 
 Run (table in benchmarks/README.md):
@@ -24,7 +25,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from opdiff.reductions import gaussian_reduction
+from opdiff.reductions import DotProductTable, SquaredDistance, gaussian_reduction, reduce
 
 HAS_KEOPS = importlib.util.find_spec("pykeops") is not None
 HAS_DASK = importlib.util.find_spec("distributed") is not None
@@ -65,6 +66,47 @@ def test_small_dim(benchmark, backend, dtype):
     result = _run(benchmark, lambda: gaussian_reduction(queries, points, backend=backend), m, n,
                   rounds=1 if backend == "numpy" else 3)
     assert np.all(np.isfinite(result.log_sum)) and result.mean.dtype == dtype
+
+
+SWITCH_PARAMS = [(dim, n, backend) for n in (10_000, 100_000) for dim in (16, 17) for backend in SMALL_BACKENDS]
+
+
+@pytest.mark.parametrize("dim,n,backend", SWITCH_PARAMS, ids=[f"d{d}-n{n}-{b}" for d, n, b in SWITCH_PARAMS])
+def test_dimension_switch(benchmark, dim, n, backend):
+    """d = 16 (fused kernel) and d = 17 (BLAS tiles), m = 1,000, n = 1e4 and 1e5, float64: cost linear in n."""
+    benchmark.group = f"d={dim} m=1000 n={n} float64"
+    m, n = _sizes(benchmark, 1_000, n)
+    queries, points = _data(m, n, dim, np.float64)
+    _run(benchmark, lambda: gaussian_reduction(queries, points, backend=backend), m, n,
+         rounds=1 if backend != "numba" else 3)
+
+
+@pytest.mark.parametrize("per_query", [False, True], ids=["one_time", "per_query_times"])
+def test_per_query_parameters(benchmark, per_query):
+    """d = 3, m = n = 20,000, float64: 20,000 distinct (precision, offset) pairs against one shared time."""
+    benchmark.group = "SquaredDistance per-query parameters, d=3 m=n=20000 float64"
+    m, n = _sizes(benchmark, 20_000, 20_000)
+    queries, points = _data(m, n, 3, np.float64)
+    rng = np.random.default_rng(1)
+    form = SquaredDistance(rng.uniform(0.5, 2.0, m), rng.uniform(0.0, 1.0, m)) if per_query else SquaredDistance()
+    _run(benchmark, lambda: reduce(form, queries, points, backend="numba"), m, n)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("tables", [1, 3], ids=["one_table", "three_point_tables"])
+def test_dot_product_table(benchmark, backend, tables):
+    """S^2 heat kernel tabulated in x . y (times 0.01, 0.03, 0.1 by point class), m = n = 10,000, score."""
+    from opdiff.manifolds import Hypersphere
+
+    benchmark.group = f"DotProductTable {tables} table(s), S^2 m=n=10000, gradient"
+    m, n = _sizes(benchmark, 10_000, 10_000)
+    sphere = Hypersphere(2)
+    rng = np.random.default_rng(2)
+    queries, points = sphere.random_uniform(m, rng), sphere.random_uniform(n, rng)
+    grid = [sphere.heat_table(s) for s in (0.01, 0.03, 0.1)[:tables]]
+    form = DotProductTable(grid, point_index=rng.integers(0, tables, n) if tables > 1 else None)
+    _run(benchmark, lambda: reduce(form, queries, points, gradient=True, backend=backend), m, n,
+         rounds=1 if backend == "numpy" else 3)
 
 
 LARGE_CASES = [(64, 2_000, 20_000), (3072, 256, 10_000)]

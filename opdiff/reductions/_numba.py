@@ -7,7 +7,7 @@ compiled twins of :mod:`opdiff.reductions.online`.
 
 Fused kernel (:func:`_fused`; every table form, and ``SquaredDistance`` for ``D <= 16``): the data
 are stored once as a structure of arrays ``(D, n)``. A task is a block of queries and a range of data
-tiles; for each data tile (a few hundred KiB, so it stays in L2) every query of the block writes the
+tiles; for each data tile (24 KiB of coordinates and values, so it stays in L1) every query of the block writes the
 tile's logits into a scratch row (the form's inline function: squared distances with per-query
 precision and offset and per-point scale, or a cubic table lookup at ``x . y`` or at ``|x_k - y_k|``
 with per-pair table index), folds it into its running reduction and adds the weighted values. The
@@ -45,8 +45,8 @@ from ..backend.threads import blas_threads, single_threaded_blas
 from .forms import CoordinateTable, DotProductTable, SquaredDistance
 
 SMALL_DIM_MAX = 16  # fused per-coordinate kernel up to this dimension, blocked BLAS path above
-_TILE_BYTES = 192 * 2**10  # fused kernel: data tile (coordinates and values) kept in L2
-_MAX_TILE = 4096  # fused kernel: at most this many points per tile (scratch rows stay in L1/L2)
+_TILE_BYTES = 24 * 2**10  # fused kernel: data tile (coordinates and values) kept in L1, reused by a query block
+_MAX_TILE = 1024  # fused kernel: at most this many points per tile (scratch rows stay in L1)
 _QUERY_BLOCK = 32  # fused kernel: queries per task sharing each data tile
 _LARGE_QUERY_BLOCK = 256  # large D: queries per task (rows of both BLAS products)
 _LARGE_BLOCK_BYTES = 2 * 2**20  # large D: (query block, data tile) scratch, kept in L2
@@ -503,7 +503,7 @@ def _large_dim_blocks(m, n, dim, itemsize, chunk_bytes):
 def _fused_blocks(m, n, dim, n_values, itemsize, scratch_rows, chunk_bytes):
     """``(query_block, tile, n_splits)`` for :func:`_fused`.
 
-    A data tile of coordinates and values within ``_TILE_BYTES`` (L2), at most ``_MAX_TILE`` points,
+    A data tile of coordinates and values within ``_TILE_BYTES`` (L1), at most ``_MAX_TILE`` points,
     each thread's ``scratch_rows`` scratch rows within the chunk budget; blocks of up to 32 queries,
     fewer when there are fewer than two blocks per thread, then the data range split across tasks.
     """

@@ -99,9 +99,15 @@ class KernelForm(ParamsMixin):
             params[name] = _take(params[name], query_rows)
         for name in self.point_parameters:
             params[name] = _take(params[name], point_rows)
-        selected = type(self)(**params)
-        selected.__dict__.update({key: value for key, value in vars(self).items() if key.endswith("_")})
-        return selected
+        params.update({key: value for key, value in vars(self).items() if key.endswith("_")})
+        return self._from_parameters(**params)
+
+    @classmethod
+    def _from_parameters(cls, **attributes):
+        """An instance with these attributes, without the constructor's checks (already-validated values)."""
+        form = cls.__new__(cls)
+        form.__dict__.update(attributes)
+        return form
 
     def log_kernel(self, queries, points, values, gradient):
         """Array-namespace evaluation of one block (of a bound, selected form).
@@ -140,6 +146,20 @@ def _optional_vector(value, name, length, xp, dtype, positive):
     return array
 
 
+def _check_values(value, name, positive):
+    """Construction-time check of a scalar or 1-D parameter (lengths are checked when bound)."""
+    if value is None:
+        return
+    xp = get_namespace(value)
+    try:
+        array = xp.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a number or a 1-D array of numbers, got {type(value).__name__}") from None
+    if array.ndim > 1:
+        raise ValueError(f"{name}: expected a scalar or a 1-D array, got shape {tuple(array.shape)}")
+    _optional_vector(array, name, array.size if array.ndim else 1, xp, np.float64, positive)
+
+
 def _take(array, rows):
     return None if array is None else array[rows]
 
@@ -163,14 +183,18 @@ class SquaredDistance(KernelForm):
     query_parameters, point_parameters = ("precision", "offset"), ("point_scale",)
 
     def __init__(self, precision=None, offset=None, point_scale=None):
+        _check_values(precision, "precision", True)
+        _check_values(offset, "offset", False)
+        _check_values(point_scale, "point_scale", True)
         self.precision = precision
         self.offset = offset
         self.point_scale = point_scale
 
     def _bind(self, m, n, dim, xp, dtype):
-        return SquaredDistance(_optional_vector(self.precision, "precision", m, xp, dtype, True),
-                               _optional_vector(self.offset, "offset", m, xp, dtype, False),
-                               _optional_vector(self.point_scale, "point_scale", n, xp, dtype, True))
+        return self._from_parameters(precision=_optional_vector(self.precision, "precision", m, xp, dtype, True),
+                                     offset=_optional_vector(self.offset, "offset", m, xp, dtype, False),
+                                     point_scale=_optional_vector(self.point_scale, "point_scale", n, xp, dtype,
+                                                                  True))
 
     def _log_kernel(self, queries, points, values, gradient):
         xp = get_namespace(queries, points)
@@ -247,9 +271,10 @@ def _check_index(index, name, length, n_tables, xp):
     if index is None:
         return None
     array = np.asarray(index) if not hasattr(index, "__cuda_array_interface__") else index
-    if array.shape != (length,) or not np.issubdtype(array.dtype, np.integer):
+    if array.ndim != 1 or (length >= 0 and array.shape != (length,)) or not np.issubdtype(array.dtype, np.integer):
+        length = length if length >= 0 else "k"
         raise ValueError(f"{name}: expected integers of shape ({length},), got {array.dtype} {tuple(array.shape)}")
-    if length and (int(array.min()) < 0 or int(array.max()) >= n_tables):
+    if array.size and (int(array.min()) < 0 or int(array.max()) >= n_tables):
         raise ValueError(f"{name}: expected indices in [0, {n_tables}), got [{int(array.min())}, {int(array.max())}]")
     return xp.asarray(array, dtype=np.int64)
 
@@ -262,6 +287,10 @@ class _TableForm(KernelForm):
     query_parameters, point_parameters = ("query_index",), ("point_index",)
 
     def __init__(self, tables, point_index=None, query_index=None):
+        _pack_tables(tables, self.kind, query_index is not None, point_index is not None, np)  # raises if malformed
+        for name, index in (("point_index", point_index), ("query_index", query_index)):
+            if index is not None:
+                _check_index(index, name, np.shape(index)[0] if np.ndim(index) == 1 else -1, np.inf, np)
         self.tables = tables
         self.point_index = point_index
         self.query_index = query_index
@@ -274,10 +303,9 @@ class _TableForm(KernelForm):
         if packed.n_point_tables > 1 and self.point_index is None:
             raise ValueError(f"point_index: expected an index for the {packed.n_point_tables} columns of the "
                              "table grid, got None")
-        bound = type(self)(self.tables, _check_index(self.point_index, "point_index", n, packed.n_point_tables, xp),
-                           _check_index(self.query_index, "query_index", m, n_rows, xp))
-        bound.packed_ = packed
-        return bound
+        return self._from_parameters(
+            tables=self.tables, point_index=_check_index(self.point_index, "point_index", n, packed.n_point_tables, xp),
+            query_index=_check_index(self.query_index, "query_index", m, n_rows, xp), packed_=packed)
 
     def table_index(self):
         """Flat table index per pair, broadcastable to ``(b, t)`` (an int when there is one table).
@@ -385,12 +413,12 @@ class LogKernel(KernelForm):
     """
 
     def __init__(self, function):
+        if not callable(function):
+            raise TypeError(f"log_kernel: expected a callable (query_block, points) -> (b, n), "
+                            f"got {type(function).__name__}")
         self.function = function
 
     def _bind(self, m, n, dim, xp, dtype):
-        if not callable(self.function):
-            raise TypeError(f"log_kernel: expected a callable (query_block, points) -> (b, n), "
-                            f"got {type(self.function).__name__}")
         return self
 
     def _log_kernel(self, queries, points, values, gradient):

@@ -8,7 +8,8 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from opdiff.reductions import gaussian_reduction, get_dask_client, set_dask_client  # noqa: E402
+from opdiff.reductions import (CoordinateTable, DotProductTable, SquaredDistance, gaussian_reduction,  # noqa: E402
+                               get_dask_client, reduce, set_dask_client)
 from opdiff.reductions._dask import combine_partials, start_local_cluster  # noqa: E402
 
 
@@ -45,6 +46,37 @@ def test_dask_matches_single_process(client, n_partitions):
     expected = gaussian_reduction(queries, points, values, log_weights, backend="numpy")
     np.testing.assert_allclose(got.log_sum, expected.log_sum, rtol=1e-12)
     np.testing.assert_allclose(got.mean, expected.mean, rtol=0, atol=1e-12)
+
+
+def test_dask_serves_every_form(client):
+    # per-point parameters travel with their partition (each worker takes its rows of the form),
+    # per-query ones with the queries; gradients too. Same reference and tolerance as above.
+    from opdiff.manifolds import FlatTorus, Hypersphere
+
+    rng = np.random.default_rng(3)
+    sphere, torus = Hypersphere(2), FlatTorus(2)
+    forms = [
+        (SquaredDistance(rng.uniform(0.5, 2, 40), rng.uniform(0, 1, 40), rng.uniform(0.5, 2, 301)),
+         rng.normal(size=(40, 3)), rng.normal(size=(301, 3))),
+        (DotProductTable([sphere.heat_table(0.02), sphere.heat_table(0.3)], point_index=rng.integers(0, 2, 301)),
+         sphere.random_uniform(40, rng), sphere.random_uniform(301, rng)),
+        (CoordinateTable([torus.heat_table(0.05), torus.heat_table(0.4)], query_index=rng.integers(0, 2, 40)),
+         torus.random_uniform(40, rng), torus.random_uniform(301, rng)),
+    ]
+    log_weights = rng.normal(size=301)
+    log_weights[:150] = -np.inf  # whole partitions with zero weight drop out of the merge
+    set_dask_client(client, n_partitions=3)
+    try:
+        for form, queries, points in forms:
+            for gradient in (False, True):
+                got = reduce(form, queries, points, log_weights=log_weights, gradient=gradient, backend="dask")
+                expected = reduce(form, queries, points, log_weights=log_weights, gradient=gradient,
+                                  backend="numpy")
+                np.testing.assert_allclose(got.log_sum, expected.log_sum, rtol=1e-12)
+                np.testing.assert_allclose(got.mean, expected.mean, rtol=0,
+                                           atol=1e-12 * (1 + np.abs(expected.mean).max()))
+    finally:
+        set_dask_client(client)
 
 
 def test_dask_keeps_float32_and_handles_far_queries(client):

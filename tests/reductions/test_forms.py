@@ -374,12 +374,21 @@ def test_bad_forms_and_arguments_raise_clear_errors():
     x, y = rng.normal(size=(4, 3)), rng.normal(size=(10, 3))
     u = _sphere_points(10, rng)
     table = _vmf_table(3.0)
-    bad = [
+    construction = [  # what can be checked without the data fails when the form is made
+        (ValueError, "precision", lambda: SquaredDistance(precision=-1.0)),
+        (ValueError, "offset", lambda: SquaredDistance(offset=[0.0, np.inf])),
+        (ValueError, "point_scale", lambda: SquaredDistance(point_scale=np.zeros((2, 2)))),
+        (TypeError, "point_scale", lambda: SquaredDistance(point_scale="wide")),
+        (TypeError, "tables", lambda: DotProductTable(None)),
+        (TypeError, "tables", lambda: CoordinateTable([None])),
+        (ValueError, "point_index", lambda: DotProductTable(table, point_index=np.array([0.5]))),
+        (ValueError, "query_index", lambda: DotProductTable([table], query_index=np.array([-1]))),
+        (TypeError, "log_kernel", lambda: LogKernel(None)),
+    ]
+    bad = construction + [
         (TypeError, "form", lambda: reduce("gaussian", x, y)),
         (ValueError, "precision", lambda: reduce(SquaredDistance(precision=np.ones(3)), x, y)),
-        (ValueError, "precision", lambda: reduce(SquaredDistance(precision=-np.ones(4)), x, y)),
-        (ValueError, "offset", lambda: reduce(SquaredDistance(offset=np.full(4, np.nan)), x, y)),
-        (ValueError, "point_scale", lambda: reduce(SquaredDistance(point_scale=np.zeros(10)), x, y)),
+        (ValueError, "point_scale", lambda: reduce(SquaredDistance(point_scale=np.ones(9)), x, y)),
         (ValueError, "values", lambda: reduce(SquaredDistance(), x, y, values=y, gradient=True)),
         (TypeError, "gradient", lambda: reduce(SquaredDistance(), x, y, gradient="yes")),
         (ValueError, "point_index", lambda: reduce(DotProductTable([table, table], point_index=np.full(10, 2)), u, u)),
@@ -399,3 +408,23 @@ def test_bad_forms_and_arguments_raise_clear_errors():
     with pytest.raises(ValueError):
         reduce(form, x, y, log_weights=np.full(10, np.nan))
     assert repr(form) == before and form.precision.shape == (4,)  # the form is never changed by reduce
+
+
+@pytest.mark.gpu
+def test_cupy_arrays_every_form():
+    # CuPy arrays through backend="auto" (the cupy backend: raw kernel for the plain Gaussian, the array
+    # path otherwise) against the same dense references
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA GPU")
+    except cupy.cuda.runtime.CUDARuntimeError:
+        pytest.skip("no CUDA GPU")
+    as_gpu = (lambda a: None if a is None else cupy.asarray(a))  # noqa: E731
+    for kind, dtype, (name, form, tables, queries, points, values, log_weights) in _all_cases():
+        queries, points, values, log_weights = _cast(dtype, queries, points, values, log_weights)
+        expected = expected_of(kind, form, tables, queries, points, values, log_weights)
+        result = reduce(form, as_gpu(queries), as_gpu(points), as_gpu(values), as_gpu(log_weights))
+        got = type(result)(cupy.asnumpy(result.log_sum), cupy.asnumpy(result.mean))
+        spread = 1.0 + float(np.ptp(points if values is None else values))
+        check(got, expected[:2], dtype, spread, float(np.max(np.abs(expected[0]))))
