@@ -632,6 +632,8 @@ PUBLIC_CASES = [
     ("opdiff.manifolds.Hypersphere", "n", lambda: Hypersphere(2).random_uniform(2.5, rng=0)),
     ("opdiff.manifolds.Hypersphere", "tol", lambda: Hypersphere(2, tol=-1.0)),
     ("opdiff.manifolds.Euclidean", "x", lambda: manifolds.Euclidean(2).check_points(with_nan(X))),
+    ("opdiff.manifolds.Euclidean", "s", lambda: manifolds.Euclidean(2).log_heat_kernel_and_gradient(X, X, 0.0)),
+    ("opdiff.manifolds.Hypersphere", "s", lambda: SPHERE.log_heat_kernel_and_gradient(XS, XS, -1.0)),
     ("opdiff.manifolds.Manifold", "x", lambda: SPHERE.belongs(np.zeros((2, 4)))),
     ("opdiff.manifolds.sphere_log_heat_kernel", "s", lambda: manifolds.sphere_log_heat_kernel(np.array([0.1]), 0.0, 2)),
     ("opdiff.manifolds.sphere_log_heat_kernel", "theta",

@@ -3,8 +3,9 @@ import math
 
 import numpy as np
 
-from ..backend import as_generator, check_positive, get_namespace
+from ..backend import as_generator, get_namespace
 from .base import Manifold
+from .heat_circle import check_heat_time
 
 
 class Euclidean(Manifold):
@@ -57,7 +58,7 @@ class Euclidean(Manifold):
 
     def log_heat_kernel_and_gradient(self, x, y, s):
         xp = get_namespace(x, y)
-        s = xp.asarray(s, dtype=np.float64)
+        s = check_heat_time(s, xp)
         diff = x - y
         log_p = -xp.sum(diff * diff, axis=-1) / (4.0 * s) - 0.5 * self.dim * xp.log(4.0 * math.pi * s)
         grad = -diff / (2.0 * s[..., None]) if s.ndim else -diff / (2.0 * s)
@@ -66,6 +67,6 @@ class Euclidean(Manifold):
     def sample_heat_kernel(self, x, s, rng=None):
         rng = as_generator(rng)
         xp = get_namespace(x)
-        s = xp.asarray(s, dtype=x.dtype)
-        scale = xp.sqrt(2.0 * s)[:, None] if s.ndim else math.sqrt(2.0 * check_positive(float(s), "s"))
+        s = check_heat_time(s, xp).astype(x.dtype, copy=False)
+        scale = xp.sqrt(2.0 * s)[:, None] if s.ndim else math.sqrt(2.0 * float(s))
         return x + scale * xp.asarray(rng.standard_normal(x.shape), dtype=x.dtype)
