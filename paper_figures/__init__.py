@@ -2,9 +2,12 @@
 
 Every module exposes ``make(out_dir, size="quick") -> list[pathlib.Path]`` where ``size`` is one of
 :data:`SIZES`: ``"test"`` (seconds, used by the test suite), ``"quick"`` (the default of the main job:
-every figure in minutes on two cores) and ``"full"`` (the papers' sizes). Each module writes its PNGs,
-records every number it shows with :func:`record_results` in ``results.json`` beside them, under the
-figure's name, and keeps trained weights under :func:`cache_dir` so that a second run only plots.
+every figure in minutes on two cores) and ``"full"`` (the papers' sizes). Each module defines
+``CAPTIONS = {"file.png": caption}`` (which paper figure or table it reproduces, with the arXiv number,
+what is plotted, and our numbers beside the paper's), writes its PNGs with :func:`save_figure` and
+``caption=CAPTIONS[name]`` (drawn under the figure; the docs gallery shows the same text), records every
+number it shows with :func:`record_results` in ``results.json`` beside them, under the figure's name,
+and keeps trained weights under :func:`cache_dir` so that a second run only plots.
 """
 import importlib
 import json
