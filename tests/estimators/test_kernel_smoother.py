@@ -151,3 +151,29 @@ def test_failed_refit_leaves_the_fitted_state_unchanged():
         dks.fit(X[:5], sample_weight=[1.0, -1.0, 1.0, 1.0, 1.0])
     assert dks.data_ is not None and dks.data_.shape == (20, 2)
     np.testing.assert_array_equal(dks.score(X[:3], 0.3), before)
+
+
+def test_the_backend_is_resolved_in_fit_on_every_path():
+    import importlib.util
+
+    X = np.random.default_rng(1).normal(size=(20, 2))
+    for adaptive, pilot in ((None, None), (0.5, 0.1), ("knn", None)):
+        smoother = DiffusionKernelSmoother(VPSDE(), backend="cupy", adaptive=adaptive, pilot_time=pilot)
+        if importlib.util.find_spec("cupy") is None:  # the extra is named in fit, before any query
+            with pytest.raises(ImportError, match=r"opdiff\[gpu\]"):
+                smoother.fit(X)
+            assert not hasattr(smoother, "mixture_")
+        else:
+            assert smoother.fit(X).backend == "cupy"
+
+
+@pytest.mark.parametrize("name", sorted(PROCESSES))
+def test_per_row_times_are_one_reduction_matching_row_by_row_calls(name):
+    """An (m,) array of distinct times: per-query precisions and offsets in one reduction, against one
+    single-time call per row (whitened, scaled points through the shared-time path): round-off apart."""
+    process, dks, X = _fit(name)
+    z = _queries(process, X, 0.3, m=6)
+    t = np.array([0.05, 0.2, 0.3, 0.45, 0.7, 1.0])
+    for method in ("score", "denoise", "log_density"):
+        rows = np.concatenate([getattr(dks, method)(z[i:i + 1], t[i]) for i in range(6)])
+        np.testing.assert_allclose(getattr(dks, method)(z, t), rows, rtol=1e-10, atol=1e-10)
