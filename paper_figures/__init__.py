@@ -19,7 +19,17 @@ SIZES = ("test", "quick", "full")
 
 
 def check_size(size):
-    """Validate a run size (one of :data:`SIZES`) and return it."""
+    """Validate a run size (one of :data:`SIZES`) and return it.
+
+    Parameters
+    ----------
+    size : str
+        ``"test"``, ``"quick"`` or ``"full"``.
+
+    Returns
+    -------
+    str
+    """
     if size not in SIZES:
         raise ValueError(f"size: expected one of {SIZES}, got {size!r}")
     return size
@@ -106,7 +116,17 @@ def record_results(out_dir, name, values):
 
 
 def read_results(out_dir):
-    """The contents of ``out_dir/results.json`` (an empty dict when there is none yet)."""
+    """The contents of ``out_dir/results.json`` (an empty dict when there is none yet).
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        The folder of the PNGs.
+
+    Returns
+    -------
+    dict
+    """
     path = pathlib.Path(out_dir) / "results.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
@@ -129,12 +149,27 @@ def cache_dir(out_dir, name):
 
 
 def figure_modules():
-    """Names of the figure modules in this package, sorted."""
+    """Names of the figure modules in this package (``"fig_dks"``, ...), sorted.
+
+    Returns
+    -------
+    list of str
+    """
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("fig_"))
 
 
 def check_names(names):
     """Validate figure names (``"fig_dks"`` or ``"dks"``); returns the module names.
+
+    Parameters
+    ----------
+    names : list of str
+        Short or full names.
+
+    Returns
+    -------
+    list of str
+        The module names, ``"fig_..."``.
 
     Raises
     ------
@@ -151,6 +186,15 @@ def check_names(names):
 
 
 def load(name):
-    """Import the figure module ``name`` (``"fig_dks"`` or ``"dks"``)."""
+    """Import the figure module ``name`` (``"fig_dks"`` or ``"dks"``).
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    module
+    """
     (module,) = check_names([name])
     return importlib.import_module(f"{__name__}.{module}")
