@@ -172,13 +172,8 @@ def test_cupy_array_generic_path_runs_on_numpy():
 @pytest.mark.gpu
 @pytest.mark.parametrize("dim", [3, 40])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_cupy_backend_matches_reference(dim, dtype):
-    cupy = pytest.importorskip("cupy")
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA GPU")
-    except cupy.cuda.runtime.CUDARuntimeError:
-        pytest.skip("no CUDA GPU")
+def test_cupy_backend_matches_reference(dim, dtype, cupy_gpu):
+    cupy = cupy_gpu
     for name, queries, points, values, log_weights, scale in cases(dim, dtype):
         as_gpu = (lambda a: None if a is None else cupy.asarray(a))
         result = gaussian_reduction(as_gpu(queries), as_gpu(points), as_gpu(values), as_gpu(log_weights),

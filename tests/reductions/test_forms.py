@@ -411,15 +411,10 @@ def test_bad_forms_and_arguments_raise_clear_errors():
 
 
 @pytest.mark.gpu
-def test_cupy_arrays_every_form():
+def test_cupy_arrays_every_form(cupy_gpu):
     # CuPy arrays through backend="auto" (the cupy backend: raw kernel for the plain Gaussian, the array
     # path otherwise) against the same dense references
-    cupy = pytest.importorskip("cupy")
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA GPU")
-    except cupy.cuda.runtime.CUDARuntimeError:
-        pytest.skip("no CUDA GPU")
+    cupy = cupy_gpu
     as_gpu = (lambda a: None if a is None else cupy.asarray(a))  # noqa: E731
     for kind, dtype, (name, form, tables, queries, points, values, log_weights) in _all_cases():
         queries, points, values, log_weights = _cast(dtype, queries, points, values, log_weights)
