@@ -70,7 +70,20 @@ def score_errors(process, mixture, sizes, times, n_queries, rng):
 
 
 def make(out_dir, size="quick"):
-    """Write the DKS figures to ``out_dir``; returns the list of PNG paths."""
+    """Write the two DKS figures into ``out_dir`` and their numbers into ``results.json``.
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        The output folder (created).
+    size : {"test", "quick", "full"}
+        Run size (see :data:`paper_figures.SIZES`).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The PNG files, in the order of ``CAPTIONS``.
+    """
     quick = check_size(size) == "test"
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -155,7 +155,20 @@ def _heldout_figure(results, path):
 
 
 def make(out_dir, size="quick"):
-    """Write the three figures into ``out_dir``; returns their paths."""
+    """Write the three RDKS figures into ``out_dir`` and their numbers into ``results.json``.
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        The output folder (created).
+    size : {"test", "quick", "full"}
+        Run size (see :data:`paper_figures.SIZES`).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The PNG files, in the order of ``CAPTIONS``.
+    """
     quick = check_size(size) == "test"
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
