@@ -129,3 +129,23 @@ def test_unregularised_fractional_grid_is_reported_as_stiff():
                 process.reverse_sample(score, 20, 1, steps=100, rng=8)
             except ValueError:  # the divergence may also reach a non-finite score, which is refused
                 pass
+
+
+def test_ddim_of_a_scalar_process_is_euler_ancestral_in_the_ve_form():
+    """VP (C = I): sample_ddim on process times equals VEDenoiser + sample_euler_ancestral on the VE grid
+    (which maps levels back to times by inverting s(t) numerically: agreement to 1e-9, the inversion's
+    tolerance), and with eta = 0 the Euler ODE solver (DDIM = Euler in the VE form)."""
+    from opdiff.datasets import GaussianMixture
+    from opdiff.processes import VPSDE
+
+    process = VPSDE()
+    mixture = GaussianMixture([0.5, 0.5], [[-2.0, 0.0], [2.0, 1.0]], np.array([0.5, 0.4]) ** 2)
+    score = lambda x, t: mixture.score(x, t, process)  # noqa: E731
+    times = np.linspace(1.0, 1e-2, 12)
+    x = process.prior().sample(8, 2, rng=np.random.default_rng(9))
+    ve = S.VEDenoiser(process, score)
+    for eta, solver in ((0.0, S.sample_euler), (0.7, S.sample_euler_ancestral)):
+        options = {"eta": eta} if eta else {}
+        ours = S.sample_ddim(score, x, times, process=process, eta=eta, rng=10).x
+        reference = ve.sample(solver, x, times, append_zero=True, rng=10, **options).x
+        np.testing.assert_allclose(ours, reference, rtol=1e-9, atol=1e-9)
