@@ -46,6 +46,12 @@ def load_digits_images(n=None, digits=None, return_labels=False, rng=None):
         Also return the ``(n,)`` labels.
     rng : None, int or Generator
         Randomness of the subset.
+
+    Returns
+    -------
+    images : (n, 1, 8, 8) array
+    labels : (n,) int array
+        Only with ``return_labels=True``.
     """
     datasets = require_extra("sklearn.datasets")
     bunch = datasets.load_digits()
@@ -65,7 +71,20 @@ def load_digits_images(n=None, digits=None, return_labels=False, rng=None):
 def load_natural_patches(n=1000, size=8, grayscale=True, rng=None):
     """Random ``size x size`` patches of scikit-learn's two sample photographs, in ``[-1, 1]``.
 
-    Returns ``(n, 1, size, size)`` (grey, ITU-R 601 luma) or ``(n, 3, size, size)`` images.
+    Parameters
+    ----------
+    n : int
+        Number of patches.
+    size : int
+        Side of a patch in pixels.
+    grayscale : bool
+        Grey (ITU-R 601 luma) instead of RGB.
+    rng : None, int or numpy.random.Generator
+        Which photograph and where.
+
+    Returns
+    -------
+    (n, 1, size, size) or (n, 3, size, size) array
     """
     datasets = require_extra("sklearn.datasets")
     n, size = int(n), int(size)

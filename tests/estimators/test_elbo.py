@@ -211,8 +211,8 @@ def test_elbo_with_gradients_values_equal_dsm_elbo():
                                reference, rtol=1e-8, atol=1e-8)
 
 
-@pytest.mark.parametrize("output", ["noise", "score"])
-def test_learned_elbo_gradient_matches_finite_differences(output):
+@pytest.mark.parametrize("output, time_groups", [("noise", None), ("score", 4)])
+def test_learned_elbo_gradient_matches_finite_differences(output, time_groups):
     """The reparameterised (Q, D) gradient of the Monte Carlo ELBO against central differences of the same
     estimate (same seed: common random numbers), with a nonlinear model entering through its VJP."""
     rng = np.random.default_rng(22)
@@ -223,10 +223,11 @@ def test_learned_elbo_gradient_matches_finite_differences(output):
     def mean_value(g, b):  # the value alone, on the process the parameterisation defines
         Q, D = g - g.T, 1e-3 * np.eye(2) + 2.0 * b @ b.T / np.trace(b @ b.T)
         return np.mean(dsm_elbo_with_gradients(StationaryLinearSDE(Q, D, np.eye(2)), x, model, rng=25,
-                                               output=output).values)
+                                               output=output, time_groups=time_groups).values)
 
     values, cotangent, grad_G, grad_B, process = learned_elbo_gradient(G, B, x, model, vjp, output=output,
-                                                                       noise_budget=2.0, rng=25)
+                                                                       noise_budget=2.0, rng=25,
+                                                                       time_groups=time_groups)
     fd_G, fd_B = _fd_gradient(mean_value, G, B, h=1e-5)
     # central differences: O(h^2) = 1e-10 truncation, round-off ~1e-16 |value| / h ~ 1e-9 of values ~ 10
     scale = np.max(np.abs(np.concatenate([fd_G.ravel(), fd_B.ravel()])))
@@ -236,7 +237,8 @@ def test_learned_elbo_gradient_matches_finite_differences(output):
     shift = np.zeros_like(cotangent)
     shift[3, 1] = 1e-6
     plus, minus = (dsm_elbo_with_gradients(process, x, lambda y, t: model(y, t) + sign * shift, rng=25,
-                                           output=output).values[3] for sign in (1.0, -1.0))
+                                           output=output, time_groups=time_groups).values[3]
+                   for sign in (1.0, -1.0))
     np.testing.assert_allclose((plus - minus) / 2e-6, cotangent[3, 1], rtol=1e-5)
     assert process.stationarity_residual() < 1e-13
 
