@@ -157,6 +157,10 @@ class FractionalDiffusion(GaussianProcess):
         Explicit weights (default: the optimal type-II weights for ``T``).
     normalize : bool
         Rescale ``omega`` so that ``Var(X_T | x_0 = 0)`` is 1 (FVP) or ``sigma_max^2`` (FVE).
+    beta_min, beta_max : float
+        FVP: ``beta(t)`` linear from ``beta_min`` at 0 to ``beta_max`` at 1.
+    sigma_min, sigma_max : float
+        FVE: ``g(t) = sigma_min sqrt(2 log r) r^t`` with ``r = sigma_max / sigma_min``.
     T : float
     pd_eps : float
         GFDM's regulariser: ``pd_eps e^{-2 gamma_k t}`` is added to the diagonal of ``Sigma_yy`` in
@@ -212,6 +216,16 @@ class FractionalDiffusion(GaussianProcess):
 
     # ------------------------------------------------------------------ schedule
     def beta(self, t):
+        """FVP rate ``beta(t) = beta_min + t (beta_max - beta_min)``.
+
+        Parameters
+        ----------
+        t : float or (m,) array
+
+        Returns
+        -------
+        float64 array shaped like ``t``
+        """
         return self.beta_min + np.asarray(t, dtype=np.float64) * (self.beta_max - self.beta_min)
 
     def mu(self, t):
