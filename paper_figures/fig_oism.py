@@ -20,6 +20,10 @@ the density with respect to the Lebesgue measure on ``[-pi, pi)^2`` (the uniform
 OISM, vector-Jacobian products for the networks); DKS is a mixture of heat kernels, so its density is exact,
 at the time picked by held-out likelihood on a fifth of the training set. The three trained settings share
 the network, the seed (initial weights, batches, times and noise) and the total number of steps.
+
+Network weights (checkpoints) and every evaluated number and sample are cached under
+``out_dir/cache/oism``, keyed by the run size and its settings; delete that folder to recompute after a
+change of the library.
 """
 import hashlib
 import json
