@@ -171,7 +171,8 @@ def _evaluate_dataset(name, cfg, cache, seed):
     test = _dequantise(test, levels, rng).astype(np.float32)
     flat = train.reshape(train.shape[0], -1).astype(np.float64)
     process = OrnsteinUhlenbeck()
-    results, images = {"untrained network held-out DSM loss": _initial_network_loss(process, train, test, cfg, seed)}, {}
+    results = {"untrained network held-out DSM loss": _initial_network_loss(process, train, test, cfg, seed)}
+    images = {}
     for label, degree in MODELS.items():
         base = None
         if degree is not None:
