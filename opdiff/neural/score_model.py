@@ -201,7 +201,8 @@ class NeuralScoreModel(ParamsMixin):
             raise ValueError(f"t_min: expected a time below the process's t_max={self.process.t_max}, got {t_min}")
         pretrain_steps = int(self.pretrain_steps)
         if pretrain_steps != self.pretrain_steps or not 0 <= pretrain_steps <= n_steps:
-            raise ValueError(f"pretrain_steps: expected an integer in [0, n_steps={n_steps}], got {self.pretrain_steps}")
+            raise ValueError(f"pretrain_steps: expected an integer in [0, n_steps={n_steps}], "
+                             f"got {self.pretrain_steps}")
         if pretrain_steps and self.pretrain is None:
             raise ValueError("pretrain: pretrain_steps > 0 needs a score to pre-train toward")
         ema = 0.0 if self.ema_decay is None else float(self.ema_decay)
@@ -489,7 +490,8 @@ class NeuralScoreModel(ParamsMixin):
             out = Phi.solve(x + Sigma.apply(self.score(x, t)))
         if not bool(get_namespace(out).all(get_namespace(out).isfinite(out))):
             raise FloatingPointError(f"denoise: Tweedie's (x + Sigma s) / a(t) leaves the range of {x.dtype} at "
-                                     f"t up to {float(np.max(t)):.4g} (a(t) = {float(np.min(self.process.scale(t))):.3g}); "
+                                     f"t up to {float(np.max(t)):.4g} "
+                                     f"(a(t) = {float(np.min(self.process.scale(t))):.3g}); "
                                      "use float64 inputs or a smaller t")
         return out.reshape(shape)
 
