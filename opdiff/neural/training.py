@@ -73,10 +73,11 @@ def _arrays(network):
 
 
 def _optimiser_moments(optimiser, n_params):
-    """Adam's first and second moments as two lists (zeros before the first step)."""
+    """Adam's first and second moments as two lists (zeros before the first step).
+
+    Reads the per-parameter ``(m, v)`` store of :class:`opdiff.backend.optim.Adam`.
+    """
     moments = optimiser._moments
-    if isinstance(moments, dict):  # the per-(layer, name) store of an older Adam
-        moments = [moments.get((i, k)) for i, k, _ in optimiser.model.parameters()]
     first, second = [], []
     for k, param in enumerate(_arrays(optimiser.model)):
         pair = moments[k] if k < len(moments) else None
@@ -89,11 +90,7 @@ def _optimiser_moments(optimiser, n_params):
 def _set_optimiser_moments(optimiser, first, second, step_count):
     params = _arrays(optimiser.model)
     xp = get_namespace(params[0]) if params else np
-    pairs = [(xp.asarray(m).copy(), xp.asarray(v).copy()) for m, v in zip(first, second)]
-    if isinstance(optimiser._moments, dict):
-        optimiser._moments = {(i, k): pair for (i, k, _), pair in zip(optimiser.model.parameters(), pairs)}
-    else:
-        optimiser._moments = pairs
+    optimiser._moments = [(xp.asarray(m).copy(), xp.asarray(v).copy()) for m, v in zip(first, second)]
     optimiser.step_count = int(step_count)
 
 
