@@ -21,6 +21,7 @@ In both cases ``to_noise`` (score to ``e``) is linear, so a target score ``s*`` 
 import numpy as np
 
 from ..backend import check_points, get_namespace
+from ..manifolds import FlatTorus, Hypersphere
 
 
 def process_form(process):
@@ -240,8 +241,8 @@ class ManifoldForm:
 
     def __init__(self, process):
         self.process, self.manifold = process, process.manifold
-        self.periodic = type(self.manifold).__name__ == "FlatTorus"
-        self.spherical = type(self.manifold).__name__ == "Hypersphere"
+        self.periodic = isinstance(self.manifold, FlatTorus)
+        self.spherical = isinstance(self.manifold, Hypersphere)
 
     def state_dim(self, data_dim):
         """Ambient dimension ``D`` (``data_dim`` must equal it).
