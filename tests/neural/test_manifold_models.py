@@ -150,3 +150,13 @@ def test_trained_manifold_models_beat_an_untrained_one(which, torus_model, spher
         # the untrained network outputs ~0 (small last layer): relative Fisher divergence ~1; after training
         # it is measured at 0.05-0.14 (torus 0.08 / 0.14, sphere 0.09 / 0.05 at t = 0.1 / 0.5); 0.3 leaves 2x
         assert initial > 0.8 and trained < 0.3
+
+
+def test_sphere_hutchinson_probes_average_to_the_riemannian_divergence(sphere_model):
+    x, t = _sphere_data(5, 12), 0.3
+    probes = 2.0 * np.random.default_rng(13).integers(0, 2, size=(400, 5, 3)) - 1.0  # projected inside
+    estimates = sphere_model.divergence(x, t, probes=probes)
+    exact = sphere_model.divergence(x, t)
+    standard_error = estimates.std(axis=0, ddof=1) / np.sqrt(len(probes))
+    # E[(P z)^T J (P z)] = tr(P J P) for Rademacher z: the mean of 400 estimates within 4 standard errors
+    assert np.all(np.abs(estimates.mean(axis=0) - exact) < 4 * standard_error + 1e-12)
