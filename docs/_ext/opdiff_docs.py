@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
 DOCS = pathlib.Path(__file__).resolve().parents[1]
 ROOT = DOCS.parent
@@ -262,7 +263,9 @@ def _make_one(name, folder, size):
     code = ("import matplotlib; matplotlib.use('Agg'); import paper_figures; "
             f"paper_figures.load({name!r}).make({str(folder)!r}, size={size!r})")
     env = dict(os.environ, MPLBACKEND="Agg")
+    start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    (folder / "seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
     return name, done.returncode, done.stderr[-3000:]
 
 
@@ -379,6 +382,8 @@ def _builder_inited(app):
         logger.info("making the paper figures at size='test' for the gallery ...")
         for module, error in make_figures(source).items():
             logger.warning(f"paper_figures.{module} failed at size='test':\n{error}")
+        for timing in sorted(source.glob("*/seconds.txt")):
+            logger.info(f"gallery: {timing.parent.name} took {timing.read_text().strip()} s")
     # Missing or stale captions are reported by tests/test_docs.py; here they are shown on the page and
     # listed, so that a figure module still being written does not fail the -W build.
     for problem in write_gallery(source):
