@@ -233,9 +233,7 @@ def candidate_rules(adaptive, k, exponents=None, neighbours=None):
 def default_times(mixture, n_times=12, rng=0):
     """Geometric grid of times whose data-space bandwidths span ``[d_nn / 4, 2 d_median]``.
 
-    The bandwidths are powers of :data:`FACTOR_STEP` (ratio ``FACTOR_STEP^q`` between neighbours),
-    with ``2 n_times - 1`` half steps when the span needs ``q > 1`` (the coarse grid of ``n_times``
-    and the midpoints :func:`select_time` refines with).
+    The bandwidths are powers of :data:`FACTOR_STEP` (ratio ``FACTOR_STEP^q`` between neighbours).
 
     ``d_nn``: median distance to the nearest distinct neighbour; ``d_median``: median distance to
     the ``n/2``-th neighbour (about the median pairwise distance), both on a subsample of at most
@@ -266,8 +264,6 @@ def default_times(mixture, n_times=12, rng=0):
     n_times = check_count(n_times, "n_times", minimum=2)
     first = math.floor(math.log(max(d_nn / 4, 1e-6 * d_med)) / step)
     q = max(1, math.ceil((math.log(2 * d_med) / step - first) / (n_times - 1)))
-    if q > 1:  # half steps between: select_time scores the global rule on every other time, then refines
-        q, n_times = q // 2 + q % 2, 2 * n_times - 1
     h = FACTOR_STEP ** (first + q * np.arange(n_times))
     times = np.asarray(kernel.time_at_bandwidth(h, data.shape[1]), dtype=np.float64)
     process = mixture.process
@@ -278,9 +274,8 @@ def default_times(mixture, n_times=12, rng=0):
 def select_time(mixture, candidates, times=None, n_folds=5, rng=0):
     """K-fold held-out log-likelihood of the candidates (rule, parameter) over a grid of times.
 
-    The global rule is scored at every time (on the default grid: every other time, then the
-    midpoints beside the best); the adaptive candidates at the :data:`WINDOW` grid times on each side
-    of its optimum (their geometric-mean bandwidth is near the global one), the
+    The global rule is scored at every time; the adaptive candidates at the :data:`WINDOW` grid
+    times on each side of its optimum (their geometric-mean bandwidth is near the global one), the
     window widened one time at a time while some candidate's best time lies on its edge. Per fold
     the neighbour factors are computed once, the leave-one-out pilot once per time.
 
@@ -305,7 +300,6 @@ def select_time(mixture, candidates, times=None, n_folds=5, rng=0):
     if int(n_folds) != n_folds or not 2 <= n_folds <= n:
         raise ValueError(f"n_folds: expected an integer in [2, {n}], got {n_folds}")
     rng = as_generator(rng)
-    refine = times is None
     if times is None:
         times = default_times(mixture, rng=rng)
     else:
@@ -344,15 +338,8 @@ def select_time(mixture, candidates, times=None, n_folds=5, rng=0):
         for i in range(times.size):
             evaluate(i, range(len(candidates)))
     else:
-        coarse = range(0, times.size, 2) if refine else range(times.size)
-        for i in coarse:
+        for i in range(times.size):
             evaluate(i, glob)
-        for _ in range(2 if refine else 0):  # the midpoints beside the best coarse time, then beside the best
-            global_scores = mean_scores()[:, glob[0]]
-            best = int(np.argmax(np.where(np.isfinite(global_scores), global_scores, -np.inf)))
-            for i in (best - 1, best + 1):
-                if 0 <= i < times.size and np.isnan(global_scores[i]):
-                    evaluate(i, glob)
         global_scores = mean_scores()[:, glob[0]]
         best = int(np.argmax(np.where(np.isfinite(global_scores), global_scores, -np.inf)))
         window = list(range(max(0, best - WINDOW), min(times.size, best + WINDOW + 1)))

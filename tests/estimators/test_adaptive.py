@@ -311,9 +311,7 @@ def test_select_time_on_cld_matches_brownian_motion():
     # found by log-log interpolation on 256 points, relative level error ~1e-4): the same best scores
     assert abs(np.nanmax(cld.selection_.scores) - np.nanmax(bm.selection_.scores)) < 1e-2
     glob = np.nanmax(cld.selection_.scores[:, 0])
-    assert np.all(np.isfinite(cld.selection_.scores[::2, 0]))  # the global rule: every other time, then refined
-    best = int(np.nanargmax(cld.selection_.scores[:, 0]))
-    assert np.all(np.isfinite(cld.selection_.scores[max(best - 1, 0):best + 2, 0]))
+    assert np.all(np.isfinite(cld.selection_.scores[:, 0]))  # the global rule is scored at every time
     assert cld.rule_ != "global" and np.nanmax(cld.selection_.scores) > glob + 1.0  # measured gain: ~1.4 nats
     z = cld.sample(4, cld.time_, rng=1)
     assert z.shape == (4, 4) and np.all(np.isfinite(cld.score(z, cld.time_)))
