@@ -71,12 +71,6 @@ def assert_finite(value, dtype, what):
 # the kernel mean embedding is the Gaussian-process embedding; on manifolds the smoother is the estimator
 SMOOTHERS = [("dks", name) for name in sorted(PROCESSES)]
 SMOOTHERS += [("kme", name) for name in sorted(PROCESSES) if not isinstance(PROCESSES[name][1], (Hypersphere, FlatTorus))]
-# Known defect of the whitened Gaussian kernel (opdiff/processes/kernels.py): its precision rho = Phi^2 / Sigma
-# underflows to 0 once Phi^2 < 1e-308 (OU beyond t ~ 354, VP with T = 10) and the query centre z / Phi is then
-# divided by it. Strict, so that the fix turns these into failures to delete here.
-UNDERFLOW = pytest.mark.xfail(strict=True, raises=(FloatingPointError, RuntimeWarning, AssertionError),
-                              reason="kernels.py: rho = Phi^2 / Sigma underflows at long horizons")
-SMOOTHERS = [pytest.param(*case, marks=UNDERFLOW) if case[1] in ("ou_T400", "vp_T10") else case for case in SMOOTHERS]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])

@@ -410,6 +410,45 @@ class GaussianKernel(TransitionKernel):
         return state + noise
 
 
+#: Floor of the kernel's precision ``rho``: at long horizons ``Phi^2 / Sigma`` underflows (OU beyond
+#: t ~ 354, VP with T = 10). Floored, the log-kernel changes by ``(RHO_FLOOR - rho) |P x_i|^2 / 2``, below
+#: 5e-23 for data norms up to 1e4: invisible in float64 next to the O(1) offset ``|w|^2 / 2``.
+RHO_FLOOR = 1e-30
+
+
+def floored_form(u, squared_norm, rho, residual):
+    """``(c, rho, e)`` of the squared-distance form from ``u = sum_k g_k w_k`` ``(m, p)`` and ``|w|^2`` ``(m,)``.
+
+    ``|w - g (x) x|^2 = rho |x - c|^2 + e`` with ``c = u / rho``; rows with ``rho < RHO_FLOOR`` use the
+    floor (``e = |w|^2 - |u|^2 / RHO_FLOOR``, so that only the ``rho |x|^2`` term moves), the others the
+    exact ``residual(c)`` (``sum_k |w_k - g_k c|^2``: no cancellation).
+
+    Parameters
+    ----------
+    u : (m, p) array
+    squared_norm : (m,) array
+    rho : float or (m,) array
+        Exact precisions ``|g|^2``.
+    residual : callable
+        ``c (m, p) -> (m,)`` (or 0.0) exact offsets.
+
+    Returns
+    -------
+    c : (m, p) array
+    rho : float or (m,) array
+    e : (m,) array
+    """
+    rows = np.broadcast_to(np.asarray(rho, dtype=np.float64), (u.shape[0],))
+    floored = rows < RHO_FLOOR
+    effective = np.maximum(rows, RHO_FLOOR)
+    c = u / effective[:, None]
+    e = np.broadcast_to(np.asarray(residual(c), dtype=np.float64), (u.shape[0],))
+    if np.any(floored):
+        e = np.where(floored, squared_norm - np.sum(u * u, axis=1) / effective, e)
+    precision = float(effective[0]) if np.ndim(rho) == 0 or bool(np.all(effective == effective[0])) else effective
+    return c, precision, np.array(e)
+
+
 def _as_blocks(operator):
     """``(A, K)``: the ``(..., K, K)`` blocks of a Scalar (``K = 1``) or Kron operator."""
     if isinstance(operator, Kron):
@@ -463,9 +502,11 @@ class KronGaussianKernel(GaussianKernel):
         spec = "mkl,mld->mkd" if self.inverse_root.ndim == 3 else "kl,mld->mkd"
         w = np.einsum(spec, self.inverse_root, blocks)
         gain = np.broadcast_to(self.gain, (z.shape[0], self.K))
-        c = np.einsum("mk,mkd->md", gain, w) / np.reshape(self.rho, (-1, 1))
-        e = np.sum((w - gain[:, :, None] * c[:, None, :]) ** 2, axis=(1, 2)) if self.K > 1 else np.zeros(z.shape[0])
-        return c, (float(self.rho) if np.ndim(self.rho) == 0 else self.rho), e
+
+        def residual(c):  # sum_k |w_k - g_k c|^2: exact offset of the least-squares centre
+            return np.sum((w - gain[:, :, None] * c[:, None, :]) ** 2, axis=(1, 2)) if self.K > 1 else 0.0
+
+        return floored_form(np.einsum("mk,mkd->md", gain, w), np.sum(w * w, axis=(1, 2)), self.rho, residual)
 
 
 class FourierGaussianKernel(GaussianKernel):
@@ -507,10 +548,12 @@ class FourierGaussianKernel(GaussianKernel):
         return -0.5 * log_det - 0.5 * r * LOG_2PI
 
     def query_form(self, z):
-        c = self.whitener.apply(z).astype(np.float64)
-        if not self.data_space:
-            c = c / np.reshape(self.mean_scale, (-1, 1))
-        return c, (float(self.rho) if np.ndim(self.rho) == 0 else self.rho), np.zeros(z.shape[0])
+        white = self.whitener.apply(z).astype(np.float64)
+        # w = P z / sqrt(v), g = a / sqrt(v): u = g w = a P z / v, |w|^2 = |P z|^2 / v (data space: a = 1, v = C)
+        scale = np.ones(1) if self.data_space else np.reshape(self.mean_scale, (-1,))
+        variance = np.reshape(scale**2 / self.rho, (-1,))
+        u = white * (scale / variance)[:, None]
+        return floored_form(u, np.sum(white * white, axis=1) / variance, self.rho, lambda c: 0.0)
 
 
 # ------------------------------------------------------------------------------------ heat kernels

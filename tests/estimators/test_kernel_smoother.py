@@ -4,7 +4,7 @@ import pytest
 
 from opdiff.datasets import GaussianMixture
 from opdiff.estimators import DiffusionKernelSmoother
-from opdiff.processes import VESDE, VPSDE, BrownianMotion
+from opdiff.processes import VESDE, VPSDE, BrownianMotion, OrnsteinUhlenbeck
 from opdiff.processes.linear import StationaryLinearSDE
 
 PROCESSES = {"vp": lambda: VPSDE(), "ve": lambda: VESDE(sigma_min=0.01, sigma_max=5.0),
@@ -177,3 +177,20 @@ def test_per_row_times_are_one_reduction_matching_row_by_row_calls(name):
     for method in ("score", "denoise", "log_density"):
         rows = np.concatenate([getattr(dks, method)(z[i:i + 1], t[i]) for i in range(6)])
         np.testing.assert_allclose(getattr(dks, method)(z, t), rows, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("process", [OrnsteinUhlenbeck(T=400.0), VPSDE(T=10.0)], ids=["ou_T400", "vp_T10"])
+def test_long_horizons_reach_the_prior(process):
+    """Phi^2 / Sigma underflows (a(T)^2 < 1e-308): the floored precision leaves the limit law, N(0, Sigma),
+    with the posterior the prior weights (every kernel equal to within exp(-1e-22))."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(30, 2)) * 3.0
+    weights = rng.uniform(0.5, 2.0, 30)
+    dks = DiffusionKernelSmoother(process).fit(X, sample_weight=weights)
+    z = rng.normal(size=(5, 2)) * 2.0
+    t = process.t_max
+    Phi, Sigma = process.transition(t)
+    expected = -0.5 * np.sum(z * z, axis=1) / float(Sigma.c) - np.log(2 * np.pi * float(Sigma.c))
+    np.testing.assert_allclose(dks.log_density(z, t), expected, rtol=1e-12)
+    np.testing.assert_allclose(dks.denoise(z, t), np.tile(weights @ X / weights.sum(), (5, 1)), rtol=1e-12)
+    np.testing.assert_allclose(dks.score(z, t), -z / float(Sigma.c), rtol=1e-12)
