@@ -14,6 +14,7 @@ The streaming peak-memory measurement is ``python benchmarks/bench_reductions.py
 (default m = n = 1e6, float32). One case in a fresh process (the large-D rows of the README, with
 ``OMP_NUM_THREADS`` unset so that the matrix-product bound has both cores):
 ``python benchmarks/bench_reductions.py bound 64 2000 20000 float32 numba`` (or numpy, matmul, matmul_x2).
+Against an earlier kernel, CPU time in one process: ``python benchmarks/bench_reductions.py previous 621eb06``.
 """
 import importlib.util
 import json
@@ -208,6 +209,45 @@ def time_in_process(dim, m, n, dtype, backend, calls=5):
           f"min {min(times):.4f} s over {calls} calls")
 
 
+def compare_with_revision(revision, calls=3):
+    """CPU time of the current Numba Gaussian kernel against the one at a git ``revision``, in one process.
+
+    The old ``opdiff/reductions/_numba.py`` is read with ``git show`` into a temporary folder and
+    imported beside the current package (its relative imports pointed at the installed ``opdiff``).
+    """
+    import importlib.util
+    import pathlib
+    import subprocess
+    import tempfile
+
+    source = subprocess.run(["git", "show", f"{revision}:opdiff/reductions/_numba.py"], check=True,
+                            capture_output=True, text=True).stdout
+    source = source.replace("from ..backend", "from opdiff.backend").replace(
+        "from .api import register_backend", "return")
+    folder = pathlib.Path(tempfile.mkdtemp())
+    (folder / "previous_numba.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("previous_numba", folder / "previous_numba.py")
+    previous = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(previous)
+
+    def cpu(function):
+        function()
+        best = np.inf
+        for _ in range(calls):
+            start = time.process_time()
+            function()
+            best = min(best, time.process_time() - start)
+        return best
+
+    for dim, m, n, dtype in [(3, 20_000, 20_000, np.float32), (3, 20_000, 20_000, np.float64),
+                             (16, 1_000, 100_000, np.float64), (16, 1_000, 10_000, np.float64)]:
+        queries, points = _data(m, n, dim, dtype)
+        old = cpu(lambda: previous.gaussian_reduction(queries, points, None, None))
+        new = cpu(lambda: gaussian_reduction(queries, points, backend="numba"))
+        print(f"d={dim} m={m} n={n} {np.dtype(dtype).name}: {revision} {m * n / old:.3g}, current "
+              f"{m * n / new:.3g} pairs/CPU-s; current is {old / new:.2f}x as fast")
+
+
 def print_table(paths):
     """Markdown rows (group, name, min time, pairs/s) from pytest-benchmark JSON files."""
     rows = []
@@ -227,6 +267,8 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["bound"]:  # bound dim m n dtype backend
         dim, m, n = (int(a) for a in sys.argv[2:5])
         time_in_process(dim, m, n, np.dtype(sys.argv[5]), sys.argv[6])
+    elif sys.argv[1:2] == ["previous"]:  # previous <git revision>
+        compare_with_revision(sys.argv[2])
     elif sys.argv[1:2] == ["table"]:
         print_table(sys.argv[2:])
     else:

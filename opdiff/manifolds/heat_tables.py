@@ -1,4 +1,6 @@
-"""Log heat kernels tabulated as piecewise cubics, for the fused reductions of ``opdiff.reductions.tabulated``.
+"""Log heat kernels tabulated as piecewise cubics, for the table forms of ``opdiff.reductions``.
+
+The tables feed :class:`~opdiff.reductions.DotProductTable` and :class:`~opdiff.reductions.CoordinateTable`.
 
 For a fixed heat time ``s`` the ``S^n`` kernel is a function of ``u = x . y`` only and the flat-torus
 kernel a product of circle kernels of ``|x_k - y_k|`` (in ``[0, 2 pi)`` for angle coordinates). Each

@@ -258,7 +258,8 @@ def _pair_sums(query, points_t, start, size, out, squared, factor):
 
 @njit(inline="always", fastmath=_FLAGS, error_model="numpy")
 def _squared_logits(query, points_t, start, size, log_weights, rho, offset, half_scale, use_scale, scratch):
-    """``log w_i - s_i (rho |x - y_i|^2 + e) / 2`` (``use_scale``; ``half_scale = s / 2``), else ``log w_i - rho |x - y_i|^2 / 2``."""
+    """Tile logits ``log w_i - s_i (rho |x - y_i|^2 + e) / 2`` (``use_scale``; ``half_scale = s / 2``), else
+    ``log w_i - rho |x - y_i|^2 / 2``."""
     tile_weights = log_weights[start:start + size]
     if use_scale:
         scratch[:size] = 0.0
