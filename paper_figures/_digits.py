@@ -4,12 +4,15 @@ Networks are opdiff's torch-free MLPs, trained by :class:`opdiff.neural.Training
 ``.npz`` checkpoints that double as the weight cache under ``paper_figures.cache_dir``: a second run only
 plots).
 """
+import pathlib
+
 import numpy as np
 
 from opdiff.backend.threads import single_threaded_blas
 from opdiff.datasets import load_digits_images
 from opdiff.neural import TrainingLoop
 from opdiff.neural.training import data_checksum, read_checkpoint
+from paper_figures import check_size
 
 #: Run sizes shared by the three modules: training steps, MLP widths, batch, samples drawn, sampler steps.
 SIZES = {
@@ -119,3 +122,50 @@ def image_rows(rows, labels, ax, clip=(-1.0, 1.0), per_row=10):
     ax.set_xticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
+
+
+def output_folder(out_dir, size):
+    """The validated run size and the (created) output folder.
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+    size : {"test", "quick", "full"}
+
+    Returns
+    -------
+    size : str
+    out : pathlib.Path
+    """
+    size = check_size(size)
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return size, out
+
+
+def merged_legend(ax, twin, **options):
+    """One legend for an axes and its twin, below the axes (off the data).
+
+    Parameters
+    ----------
+    ax, twin : matplotlib Axes
+    options
+        Keyword arguments of ``Axes.legend`` (``bbox_to_anchor``, ``ncol``, ...).
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    more_handles, more_labels = twin.get_legend_handles_labels()
+    settings = dict(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
+    settings.update(options)
+    ax.legend(handles + more_handles, labels + more_labels, **settings)
+
+
+def note(ax, text):
+    """A boxed note in the top-left corner of ``ax`` (what agrees or disagrees with the paper).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    text : str
+    """
+    ax.text(0.02, 0.97, text, transform=ax.transAxes, va="top", fontsize=8,
+            bbox=dict(facecolor="white", alpha=0.85, edgecolor="0.7"))

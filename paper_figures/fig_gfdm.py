@@ -13,8 +13,6 @@ the pixel Vendi score ``VS_p`` (the paper's diversity measure).
 
 ``make(out_dir, size="quick")`` writes ``gfdm_hurst.png`` and the ``gfdm`` table to ``results.json``.
 """
-import pathlib
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -26,8 +24,9 @@ from opdiff.metrics import DigitsClassifier, frechet_digits_distance, pixel_dive
 from opdiff.neural import MLP  # noqa: E402
 from opdiff.processes import FractionalDiffusion  # noqa: E402
 from opdiff.sampling import sample_reverse_sde  # noqa: E402
-from paper_figures import cache_dir, check_size, record_results, save_figure  # noqa: E402
-from paper_figures._digits import SIZES, digits_split, fingerprint_of, image_rows, train  # noqa: E402
+from paper_figures import cache_dir, record_results, save_figure  # noqa: E402
+from paper_figures._digits import (SIZES, digits_split, fingerprint_of, image_rows, merged_legend, note,  # noqa: E402
+                                   output_folder, train)
 
 #: ``(H, K)`` settings per run size (``K = 0``: VP); the Hurst sweep at K = 2 and the K sweep at H = 0.9.
 SETTINGS = {"test": ((0.5, 0), (0.9, 2), (0.9, 1)),
@@ -179,9 +178,7 @@ def make(out_dir, size="quick"):
     -------
     list of str
     """
-    size = check_size(size)
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    size, out = output_folder(out_dir, size)
     classifier = DigitsClassifier.load(cache_dir(out, "frechet_classifier"))
     table, samples, X, data = run(size, out, classifier)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), gridspec_kw={"width_ratios": [1.0, 1.0, 1.3]})
@@ -198,13 +195,10 @@ def make(out_dir, size="quick"):
     top.plot([k for _, k in k_sweep], [table[setting_name(*s)]["distance"] for s in k_sweep], "s--",
              color="tab:green", label="FVP(H=0.9, K) against K (top axis)")
     top.set_xlabel("number of OU processes K", color="tab:green")
-    handles = ax.get_legend_handles_labels()[0] + top.get_legend_handles_labels()[0]
-    labels = ax.get_legend_handles_labels()[1] + top.get_legend_handles_labels()[1]
-    ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
+    merged_legend(ax, top, bbox_to_anchor=(0.0, -0.14))
     best = min(table, key=lambda name: table[name]["distance"])
     claim = "a fractional setting beats VP, as in the paper" if best != "VP" else "VP is best here, unlike the paper"
-    ax.text(0.02, 0.97, f"best: {best}\n{claim}", transform=ax.transAxes, va="top", fontsize=8,
-            bbox=dict(facecolor="white", alpha=0.85, edgecolor="0.7"))
+    note(ax, f"best: {best}\n{claim}")
     names = list(table)
     positions = np.arange(len(names))
     axes[1].bar(positions, [table[n]["diversity"] for n in names], color="tab:purple", label="pixel std (ours)")
@@ -216,9 +210,7 @@ def make(out_dir, size="quick"):
     twin.set_ylabel("pixel Vendi score", color="tab:orange")
     paper = "paper (FID, VS_p):\nMNIST " + "; ".join(f"{k} {v[0]}, {v[1]}" for k, v in PAPER_MNIST.items()) \
         + "\nCIFAR-10 " + "; ".join(f"{k} {v[0]}, {v[1]}" for k, v in PAPER_CIFAR.items())
-    handles = axes[1].get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    labels = axes[1].get_legend_handles_labels()[1] + twin.get_legend_handles_labels()[1]
-    axes[1].legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.3), ncol=3, frameon=False)
+    merged_legend(axes[1], twin, bbox_to_anchor=(0.0, -0.3), ncol=3)
     axes[1].text(0.0, -0.45, paper, transform=axes[1].transAxes, va="top", fontsize=7)
     image_rows([X] + [samples[n] for n in names], ["training"] + names, axes[2])
     axes[2].set_title("reverse-SDE samples")

@@ -19,8 +19,6 @@ Hutchinson divergence through the network's backward pass).
 ``make(out_dir, size="quick")`` writes ``mdm_bits_per_dim.png`` and the ``mdm_bits_per_dim`` table (and
 ``mdm_details``) to ``results.json``.
 """
-import pathlib
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -34,8 +32,8 @@ from opdiff.estimators.learned_sde import dsm_elbo_with_gradients, learned_elbo_
 from opdiff.metrics.likelihood import LogitTransform, bits_per_dim, dequantize  # noqa: E402
 from opdiff.neural import MLP  # noqa: E402
 from opdiff.processes import StationaryLinearSDE  # noqa: E402
-from paper_figures import cache_dir, check_size, record_results, save_figure  # noqa: E402
-from paper_figures._digits import SIZES, digits_split, fingerprint_of, train  # noqa: E402
+from paper_figures import cache_dir, record_results, save_figure  # noqa: E402
+from paper_figures._digits import SIZES, digits_split, fingerprint_of, note, output_folder, train  # noqa: E402
 
 #: Table 2 of arXiv 2302.07261 (submission): bits/dim upper bounds.
 PAPER_TABLE_2 = {"MNIST": {"VP": 1.0890, "CLD": 0.9200, "ALDA": 2.0610, "MALDA": 0.5069, "learned": 0.9600},
@@ -255,9 +253,7 @@ def make(out_dir, size="quick"):
     -------
     list of str
     """
-    size = check_size(size)
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    size, out = output_folder(out_dir, size)
     numbers = run(size, out)
     ours = {name: value[0] for name, value in numbers["ours"].items()}
     uniform = float(np.log2(DIGITS_LEVELS))
@@ -280,10 +276,8 @@ def make(out_dir, size="quick"):
     axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=2, frameon=False)
     paper_order, our_order = _ranking(PAPER_TABLE_2["MNIST"]), _ranking(ours)
     agree = "agrees with" if paper_order == our_order else "differs from"
-    note = (f"ours: {our_order}\npaper (MNIST): {paper_order}\nour order {agree} the paper's"
-            + ("" if agree == "agrees with" else " (small MLP, short training, 8x8 digits)"))
-    axes[1].text(0.02, 0.97, note, transform=axes[1].transAxes, va="top", fontsize=7.5,
-                 bbox=dict(facecolor="white", alpha=0.85, edgecolor="0.7"))
+    note(axes[1], f"ours: {our_order}\npaper (MNIST): {paper_order}\nour order {agree} the paper's"
+         + ("" if agree == "agrees with" else " (small MLP, short training, 8x8 digits)"))
     names = list(numbers["smoother"])
     axes[2].bar(names, [numbers["smoother"][n][0] for n in names], color="tab:red")
     axes[2].axhline(uniform, color="k", ls=":")

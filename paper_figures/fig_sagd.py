@@ -15,8 +15,6 @@ bpm-SAGD (no forward noise in the band, ``(0, 0.399)`` and ``(0.501, 1)`` noised
 ``make(out_dir, size="quick")`` writes ``sagd_exponent_sweep.png`` and ``sagd_omission.png`` and the tables
 ``sagd_exponent_sweep`` and ``sagd_omission`` to ``results.json``.
 """
-import pathlib
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -29,8 +27,9 @@ from opdiff.metrics import DigitsClassifier, frechet_digits_distance  # noqa: E4
 from opdiff.neural import MLP  # noqa: E402
 from opdiff.processes import SpectralAnisotropic  # noqa: E402
 from opdiff.sampling import sample_ddim  # noqa: E402
-from paper_figures import cache_dir, check_size, record_results, save_figure  # noqa: E402
-from paper_figures._digits import SIZES, digits_split, fingerprint_of, image_rows, train  # noqa: E402
+from paper_figures import cache_dir, record_results, save_figure  # noqa: E402
+from paper_figures._digits import (SIZES, digits_split, fingerprint_of, image_rows, merged_legend, note,  # noqa: E402
+                                   output_folder, train)
 
 SHAPE = (1, 8, 8)
 #: Exponents of the sweep per run size (0 is the isotropic baseline).
@@ -191,9 +190,7 @@ def make(out_dir, size="quick"):
     -------
     list of str
     """
-    size = check_size(size)
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    size, out = output_folder(out_dir, size)
     classifier = DigitsClassifier.load(cache_dir(out, "frechet_classifier"))
     distances, rows, X = exponent_sweep(size, out, classifier)
     alphas = sorted(distances)
@@ -208,12 +205,9 @@ def make(out_dir, size="quick"):
     twin.set_ylabel("paper's FID (Inception 768-d)", color="tab:orange")
     best = min(distances, key=distances.get)
     agree = "agrees" if best < 0 else "disagrees"
-    axes[0].text(0.02, 0.97, f"our best alpha: {best:+.2f}; the paper's MNIST best: -0.06\n"
-                 f"(negative alpha better): ours {agree}", transform=axes[0].transAxes, va="top", fontsize=8,
-                 bbox=dict(facecolor="white", alpha=0.85, edgecolor="0.7"))
-    handles = axes[0].get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    labels = axes[0].get_legend_handles_labels()[1] + twin.get_legend_handles_labels()[1]
-    axes[0].legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.14), ncol=3, frameon=False)
+    note(axes[0], f"our best alpha: {best:+.2f}; the paper's MNIST best: -0.06\n"
+                  f"(negative alpha better): ours {agree}")
+    merged_legend(axes[0], twin, bbox_to_anchor=(0.0, -0.14), ncol=3)
     image_rows([X] + [rows[a] for a in alphas], ["training"] + [f"alpha {a:+.2f}" for a in alphas], axes[1])
     axes[1].set_title("DDIM samples per exponent")
     fig.tight_layout()
@@ -233,13 +227,9 @@ def make(out_dir, size="quick"):
     twin.set_ylabel("paper's FID", color="tab:orange")
     axes[1].set(xticks=positions, xticklabels=["isotropic", "band-omitting\nSAGD"],
                 ylabel="Frechet distance to clean digits", title="distance to the clean digits")
-    handles = axes[1].get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    labels = axes[1].get_legend_handles_labels()[1] + twin.get_legend_handles_labels()[1]
-    axes[1].legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.2), frameon=False)
+    merged_legend(axes[1], twin, bbox_to_anchor=(0.0, -0.2))
     wins = table["band-omitting SAGD"]["distance"] < table["isotropic"]["distance"]
-    axes[1].text(0.02, 0.97, "SAGD closer: " + ("yes, as in the paper" if wins else "no, unlike the paper"),
-                 transform=axes[1].transAxes, va="top", fontsize=8,
-                 bbox=dict(facecolor="white", alpha=0.85, edgecolor="0.7"))
+    note(axes[1], "SAGD closer: " + ("yes, as in the paper" if wins else "no, unlike the paper"))
     energy_names = list(references) + names
     values = [({**references, **table})[n]["band_energy"] for n in energy_names]
     floor = 1e-34  # exact zeros (no forward noise in the band) drawn at the floor of the log axis

@@ -189,15 +189,8 @@ def load_cifar10(path, split="train", n=None, scale=True, return_labels=False, r
     ----------
     path : str or pathlib.Path
         Folder holding ``data_batch_1`` ... ``data_batch_5`` (train) and ``test_batch`` (test).
-    split : {"train", "test"}
-    n : int, optional
-        Number of images (a random subset without replacement, in file order).
-    scale : bool
-        ``True``: float64 in ``[-1, 1]``; ``False``: the ``uint8`` levels ``0..255``.
-    return_labels : bool
-        Also return the ``(n,)`` labels.
-    rng : None, int or numpy.random.Generator
-        Randomness of the subset.
+    split, n, scale, return_labels, rng
+        As :func:`load_mnist`.
 
     Returns
     -------

@@ -155,9 +155,8 @@ def exact_score_elbo(process, mean, data_var):
 
     Parameters
     ----------
-    process : StationaryLinearSDE
-    mean : float or (d,) array
-    data_var : float
+    process, mean, data_var
+        As :func:`gaussian_data_score`.
 
     Returns
     -------
