@@ -6,12 +6,28 @@ _CHUNK_BYTES = int(os.environ.get("OPDIFF_CHUNK_BYTES", 32 * 2**20))
 
 
 def get_chunk_bytes():
-    """Current chunk budget in bytes (default 32 MiB, env ``OPDIFF_CHUNK_BYTES``)."""
+    """Current chunk budget in bytes (default 32 MiB, env ``OPDIFF_CHUNK_BYTES``).
+
+    Returns
+    -------
+    int
+    """
     return _CHUNK_BYTES
 
 
 def set_chunk_bytes(n_bytes):
-    """Set the chunk budget in bytes; returns the previous value."""
+    """Set the chunk budget in bytes; returns the previous value.
+
+    Parameters
+    ----------
+    n_bytes : int
+        The new budget, at least 1024 bytes.
+
+    Returns
+    -------
+    int
+        The previous budget.
+    """
     global _CHUNK_BYTES
     n_bytes = int(n_bytes)
     if n_bytes < 1024:
@@ -22,7 +38,17 @@ def set_chunk_bytes(n_bytes):
 
 @contextlib.contextmanager
 def chunk_budget(n_bytes):
-    """Context manager that sets the chunk budget temporarily."""
+    """Context manager that sets the chunk budget temporarily.
+
+    Parameters
+    ----------
+    n_bytes : int
+        The budget inside the ``with`` block (at least 1024); the previous one is restored after it.
+
+    Yields
+    ------
+    None
+    """
     previous = set_chunk_bytes(n_bytes)
     try:
         yield
@@ -41,6 +67,11 @@ def chunk_rows(n_rows, row_bytes, chunk_bytes=None):
         Bytes one row of the block needs (e.g. ``n_data * itemsize * k`` for k temporaries).
     chunk_bytes : int, optional
         Budget; defaults to :func:`get_chunk_bytes`.
+
+    Yields
+    ------
+    slice
+        Consecutive row ranges covering ``range(n_rows)``, at least one row each.
     """
     budget = chunk_bytes or get_chunk_bytes()
     rows = max(1, int(budget // max(int(row_bytes), 1)))

@@ -11,6 +11,16 @@ def result_dtype(*arrays):
 
     float32 only when every floating array is float32; integer and Python inputs count as float64
     unless a float32 array is present (so ``t=0.5`` does not upcast a float32 ``x``).
+
+    Parameters
+    ----------
+    *arrays : arrays, scalars or None
+        The inputs of the computation (``None`` entries are ignored).
+
+    Returns
+    -------
+    numpy.dtype
+        ``float32`` or ``float64``.
     """
     # Python scalars (no dtype) follow the arrays, as the docstring promises
     dtypes = [a.dtype for a in arrays if a is not None and hasattr(a, "dtype")]
@@ -21,7 +31,22 @@ def result_dtype(*arrays):
 
 
 def as_float_array(x, dtype=None, xp=None):
-    """Convert to a floating array in the namespace of ``x`` (float32 kept, everything else float64)."""
+    """Convert to a floating array in the namespace of ``x`` (float32 kept, everything else float64).
+
+    Parameters
+    ----------
+    x : array_like
+        Any shape.
+    dtype : dtype, optional
+        Force this floating dtype instead.
+    xp : module, optional
+        The array namespace (NumPy or CuPy); by default that of ``x``.
+
+    Returns
+    -------
+    array
+        Same shape as ``x``, not copied when already of the dtype.
+    """
     xp = xp or get_namespace(x)
     arr = xp.asarray(x)
     if dtype is None:

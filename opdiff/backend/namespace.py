@@ -3,7 +3,16 @@ import numpy as np
 
 
 def is_cupy_array(x):
-    """True when ``x`` is a CuPy ndarray (checked without importing CuPy)."""
+    """True when ``x`` is a CuPy ndarray (checked without importing CuPy).
+
+    Parameters
+    ----------
+    x : object
+
+    Returns
+    -------
+    bool
+    """
     return type(x).__module__.split(".")[0] == "cupy"
 
 
@@ -32,7 +41,16 @@ def get_namespace(*arrays):
 
 
 def to_numpy(x):
-    """Copy a CuPy array to the host; NumPy arrays and scalars pass through."""
+    """Copy a CuPy array to the host; NumPy arrays and scalars pass through.
+
+    Parameters
+    ----------
+    x : array or scalar
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     if is_cupy_array(x):
         return x.get()
     return np.asarray(x)

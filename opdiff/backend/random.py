@@ -7,6 +7,15 @@ import numpy as np
 def as_generator(rng=None):
     """Turn ``rng`` (None, an int seed, or a Generator) into a ``numpy.random.Generator``.
 
+    Parameters
+    ----------
+    rng : None, int or numpy.random.Generator
+        ``None`` for fresh entropy, a non-negative seed, or a Generator (returned as it is).
+
+    Returns
+    -------
+    numpy.random.Generator
+
     Raises
     ------
     TypeError

@@ -8,7 +8,20 @@ from .namespace import get_namespace
 
 
 def check_finite(x, name):
-    """Raise ``ValueError`` if ``x`` holds NaN or inf."""
+    """Raise ``ValueError`` if ``x`` holds NaN or inf.
+
+    Parameters
+    ----------
+    x : array
+        Any shape, NumPy or CuPy.
+    name : str
+        Argument name used in the error message (which counts the non-finite entries).
+
+    Returns
+    -------
+    array
+        ``x``.
+    """
     xp = get_namespace(x)
     if not bool(xp.all(xp.isfinite(x))):
         bad = int(xp.sum(~xp.isfinite(x)))
@@ -27,6 +40,8 @@ def check_points(x, name, dim=None, ndim=2, allow_1d=False):
         Argument name used in error messages.
     dim : int or tuple, optional
         Expected trailing dimension(s).
+    ndim : int or None
+        Expected number of dimensions (``None``: any).
     allow_1d : bool
         If true, a ``(d,)`` vector is accepted and promoted to ``(1, d)``.
 
@@ -58,7 +73,23 @@ def check_points(x, name, dim=None, ndim=2, allow_1d=False):
 def check_time(t, name="t", t_min=0.0, t_max=np.inf, n=None, include_min=False):
     """Validate a time: a float or an ``(n,)`` array inside ``(t_min, t_max]``.
 
-    Returns a float64 NumPy scalar array or ``(n,)`` array.
+    Parameters
+    ----------
+    t : float or (n,) array
+        The time(s) given (a CuPy array is brought to the host).
+    name : str
+        Argument name used in the error message.
+    t_min, t_max : float
+        The accepted range, ``(t_min, t_max]``.
+    n : int, optional
+        The number of points the times go with: an array must then have shape ``(n,)`` or ``(1,)``.
+    include_min : bool
+        Accept ``t_min`` itself, ``[t_min, t_max]``.
+
+    Returns
+    -------
+    float64 array
+        A 0-d array for a float, else ``(n,)``.
     """
     try:
         arr = np.asarray(t.get() if hasattr(t, "get") else t, dtype=np.float64)
@@ -79,7 +110,21 @@ def check_time(t, name="t", t_min=0.0, t_max=np.inf, n=None, include_min=False):
 
 
 def check_positive(value, name, strict=True):
-    """Validate a positive (or non-negative) finite scalar and return it as float."""
+    """Validate a positive (or non-negative) finite scalar and return it as float.
+
+    Parameters
+    ----------
+    value : float
+        The number given.
+    name : str
+        Argument name used in the error message.
+    strict : bool
+        Reject 0 too (positive) rather than only negatives (non-negative).
+
+    Returns
+    -------
+    float
+    """
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -90,7 +135,21 @@ def check_positive(value, name, strict=True):
 
 
 def check_count(value, name, minimum=1):
-    """Validate an integer count ``>= minimum`` (a number of points, steps, projections) and return it as int."""
+    """Validate an integer count ``>= minimum`` (a number of points, steps, projections) and return it as int.
+
+    Parameters
+    ----------
+    value : int or integral float
+        The count given.
+    name : str
+        Argument name used in the error message.
+    minimum : int
+        The smallest accepted count.
+
+    Returns
+    -------
+    int
+    """
     try:
         count = int(value)
     except TypeError:
@@ -103,7 +162,22 @@ def check_count(value, name, minimum=1):
 
 
 def check_choice(value, name, choices):
-    """Validate that ``value`` is one of ``choices``."""
+    """Validate that ``value`` is one of ``choices``.
+
+    Parameters
+    ----------
+    value : object
+        The option given.
+    name : str
+        Argument name used in the error message.
+    choices : collection
+        The accepted values.
+
+    Returns
+    -------
+    object
+        ``value``.
+    """
     if value not in choices:
         raise ValueError(f"{name}: expected one of {sorted(choices)}, got {value!r}")
     return value
@@ -128,7 +202,17 @@ _EXTRAS = {"cupy": "gpu", "pykeops": "keops", "dask": "dask", "distributed": "da
 
 
 def require_extra(module):
-    """Import an optional dependency or raise an ImportError naming the extra to install."""
+    """Import an optional dependency or raise an ImportError naming the extra to install.
+
+    Parameters
+    ----------
+    module : str
+        Module name, e.g. ``"pykeops"`` or ``"sklearn.datasets"``.
+
+    Returns
+    -------
+    module
+    """
     try:
         return importlib.import_module(module)
     except ImportError as exc:

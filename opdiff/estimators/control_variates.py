@@ -121,7 +121,23 @@ def apply_control_variates(samples, controls, split=False):
 
 
 class ControlVariateLoss(NamedTuple):
-    """A :class:`LossEstimate` corrected by control variates, with the variance reductions achieved."""
+    """A :class:`LossEstimate` corrected by control variates, with the variance reductions achieved.
+
+    Attributes
+    ----------
+    value : float
+        The corrected loss estimate.
+    standard_error : float
+        Its standard error.
+    gradient : (p,) array or None
+        The corrected gradient estimate (when the plain estimate had per-sample gradients).
+    plain : LossEstimate
+        The estimate before correction.
+    loss_variance_reduction : float
+        Variance of the plain per-sample loss over that of the corrected one.
+    gradient_variance_reduction : float or None
+        The same ratio for the gradient (variances summed over its coordinates).
+    """
 
     value: float
     standard_error: float
