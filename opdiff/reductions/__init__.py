@@ -35,9 +35,9 @@ for every backend and form. One online log-sum-exp update and one merge of parti
 (:mod:`opdiff.reductions.online`, compiled twins in :mod:`opdiff.reductions._numba`) serve every
 backend.
 
-Older entry points, thin wrappers over :func:`reduce`: :func:`gaussian_reduction`,
-:func:`kernel_reduction`, :func:`pairwise_reduction` (per-pair coefficients),
-:mod:`opdiff.reductions.tabulated`.
+Older entry points kept for their callers, thin wrappers: :func:`gaussian_reduction`
+(``SquaredDistance()``), :func:`kernel_reduction` (``LogKernel``), and :func:`pairwise_reduction`
+(softmax means of per-pair coefficients, through the same online update).
 """
 from .api import (Reduction, reduce, gaussian_reduction, kernel_reduction, available_backends, register_backend,
                   check_backend)

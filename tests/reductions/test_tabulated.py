@@ -1,4 +1,4 @@
-"""Fused tabulated reductions against a dense NumPy softmax of the same tabulated kernel.
+"""The table forms on real heat-kernel tables (S^2 and T^3) against a dense NumPy softmax of the same table.
 
 Independent route: all pairs evaluated with ``HeatTable.__call__`` (NumPy), ``scipy.special.logsumexp``
 and explicit softmax weights. Both routes use the same table, so agreement is to rounding (1e-12
@@ -12,7 +12,7 @@ from scipy.special import logsumexp
 
 from opdiff.backend import chunk_budget
 from opdiff.manifolds import FlatTorus, Hypersphere
-from opdiff.reductions.tabulated import difference_reduction, dot_product_reduction
+from opdiff.reductions import CoordinateTable, DotProductTable, reduce
 
 
 def _dense(table, queries, points, log_weights, gradient):
@@ -31,8 +31,14 @@ def _dense(table, queries, points, log_weights, gradient):
     if not gradient:
         return log_sum, pi @ points
     if table.kind == "dot":
-        return log_sum, np.concatenate([(pi * g) @ points, np.sum(pi * g * u, axis=1, keepdims=True)], axis=1)
+        return log_sum, (pi * g) @ points  # the Euclidean gradient of log k in the query, f'(u) y
     return log_sum, np.einsum("mn,mnk->mk", pi, g)
+
+
+def _reduce(table, queries, points, log_weights=None, gradient=False, chunk_bytes=None):
+    form = (DotProductTable if table.kind == "dot" else CoordinateTable)(table)
+    return reduce(form, queries, points, log_weights=log_weights, gradient=gradient, backend="numba",
+                  chunk_bytes=chunk_bytes)
 
 
 def _case(kind, n, m, dtype, seed):
@@ -53,8 +59,7 @@ def _case(kind, n, m, dtype, seed):
 def test_matches_the_dense_softmax(kind, gradient, dtype, s):
     manifold, points, queries, log_weights = _case(kind, 300, 37, dtype, 1)
     table = manifold.heat_table(s)
-    reduction = dot_product_reduction if kind == "dot" else difference_reduction
-    log_sum, mean = reduction(queries, points, table.coefficients, table.lo, table.inv_step, log_weights, gradient)
+    log_sum, mean = _reduce(table, queries, points, log_weights, gradient)
     assert log_sum.dtype == dtype and mean.dtype == dtype
     expected_log, expected_mean = _dense(table, queries, points, log_weights, gradient)
     rtol = 1e-12 if dtype == np.float64 else 1e-6
@@ -63,8 +68,7 @@ def test_matches_the_dense_softmax(kind, gradient, dtype, s):
     np.testing.assert_allclose(mean, expected_mean, rtol=rtol, atol=rtol * scale)
     # a tiny chunk budget (16-point tiles: online maxima across many tiles, whole zero-weight tiles) changes nothing
     with chunk_budget(1024):
-        tiny_log, tiny_mean = reduction(queries, points, table.coefficients, table.lo, table.inv_step, log_weights,
-                                        gradient)
+        tiny_log, tiny_mean = _reduce(table, queries, points, log_weights, gradient)
     np.testing.assert_allclose(tiny_log, log_sum, rtol=10 * rtol, atol=10 * rtol)
     np.testing.assert_allclose(tiny_mean, mean, rtol=10 * rtol, atol=10 * rtol * scale)
 
@@ -75,7 +79,7 @@ def test_uniform_weights_and_far_queries():
     points = np.tile([[0.0, 0.0, 1.0]], (5, 1))
     queries = np.array([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
     table = manifold.heat_table(1e-4)
-    log_sum, mean = dot_product_reduction(queries, points, table.coefficients, table.lo, table.inv_step)
+    log_sum, mean = _reduce(table, queries, points)
     expected, _ = _dense(table, queries, points, np.zeros(5), False)
     np.testing.assert_allclose(log_sum, expected, rtol=1e-12)
     assert np.all(log_sum < -1e3)
@@ -86,13 +90,18 @@ def test_uniform_weights_and_far_queries():
 def test_bad_inputs():
     table = Hypersphere(2).heat_table(0.1)
     x = Hypersphere(2).random_uniform(4, 0)
+
+    class Table:  # a table object with chosen fields
+        def __init__(self, coefficients, lo, inv_step):
+            self.coefficients, self.lo, self.inv_step = coefficients, lo, inv_step
+
     with pytest.raises(ValueError, match="table"):
-        dot_product_reduction(x, x, table.coefficients[:3], table.lo, table.inv_step)
+        DotProductTable(Table(table.coefficients[:3], table.lo, table.inv_step))
     with pytest.raises(ValueError, match="inv_step"):
-        dot_product_reduction(x, x, table.coefficients, table.lo, -1.0)
+        DotProductTable(Table(table.coefficients, table.lo, -1.0))
     with pytest.raises(ValueError, match="inv_step"):
-        difference_reduction(x, x, table.coefficients, math.nan, 1.0)
+        CoordinateTable(Table(table.coefficients, math.nan, 1.0))
     with pytest.raises(ValueError, match="points"):
-        dot_product_reduction(x, x[:, :2], table.coefficients, table.lo, table.inv_step)
+        _reduce(table, x, x[:, :2])
     with pytest.raises(ValueError, match="log_weights"):
-        dot_product_reduction(x, x, table.coefficients, table.lo, table.inv_step, np.full(4, -np.inf))
+        _reduce(table, x, x, np.full(4, -np.inf))
