@@ -423,3 +423,27 @@ def test_cupy_arrays_every_form(cupy_gpu):
         got = type(result)(cupy.asnumpy(result.log_sum), cupy.asnumpy(result.mean))
         spread = 1.0 + float(np.ptp(points if values is None else values))
         check(got, expected[:2], dtype, spread, float(np.max(np.abs(expected[0]))))
+
+
+@pytest.mark.parametrize("kind", ["squared", "dot", "difference"])
+def test_few_queries_split_the_data_across_threads(kind):
+    # one and three queries against 5,000 points: the fused kernel splits the data range across tasks and
+    # merges the partial reductions (the first 2,000 points have zero weight, so whole ranges drop out)
+    from opdiff.reductions._numba import _fused_blocks
+
+    rng = np.random.default_rng(13)
+    sample = {"squared": lambda k: rng.normal(size=(k, 3)), "dot": lambda k: _sphere_points(k, rng),
+              "difference": lambda k: _torus_points(k, rng)}[kind]
+    points = sample(5000)
+    log_weights = rng.normal(size=5000)
+    log_weights[:2000] = -np.inf
+    form = {"squared": SquaredDistance(point_scale=rng.uniform(0.5, 2, 5000)),
+            "dot": DotProductTable(_vmf_table(20.0)), "difference": CoordinateTable(_circle_table(0.2))}[kind]
+    assert _fused_blocks(1, 5000, 3, 3, 8, 3, None)[2] > 1
+    for m in (1, 3):
+        queries = sample(m)
+        for gradient in (False, True):
+            fused = reduce(form, queries, points, log_weights=log_weights, gradient=gradient, backend="numba")
+            blocks = reduce(form, queries, points, log_weights=log_weights, gradient=gradient, backend="numpy")
+            np.testing.assert_allclose(fused.log_sum, blocks.log_sum, rtol=1e-12)
+            np.testing.assert_allclose(fused.mean, blocks.mean, rtol=0, atol=1e-10 * (1 + np.abs(blocks.mean).max()))
