@@ -112,7 +112,7 @@ def _record(benchmark):
 H_BENCH = 0.1  # bandwidth of the throughput runs (heat time 0.005: short-time branch; 0.05 below: series)
 
 
-# "auto": tabulated kernel + fused Numba sums (opdiff.reductions.tabulated); "numpy": the exact per-pair reference path
+# "auto": tabulated kernel + fused Numba sums (the `DotProductTable` form of opdiff.reductions); "numpy": the exact per-pair reference path
 BACKENDS = ["auto", "numpy"]
 
 
