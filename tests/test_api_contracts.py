@@ -515,8 +515,9 @@ def test_failed_refit_leaves_the_fitted_estimator_unchanged(name):
 # another test of this file that feeds it bad input, or a line in NO_ARRAY_INPUT saying why it takes
 # none. test_every_public_name_is_covered fails naming any public name added without one.
 from opdiff import datasets, linalg, manifolds, operators, reductions, spectral  # noqa: E402
-from opdiff.backend import (check_choice, check_count, check_finite, check_fitted, check_points,  # noqa: E402
-                            check_positive, check_time, chunk_budget, require_extra, set_chunk_bytes)
+from opdiff.backend import (as_float_array, check_choice, check_count, check_finite, check_fitted,  # noqa: E402
+                            check_points, check_positive, check_time, chunk_budget, chunk_rows, require_extra,
+                            set_chunk_bytes)
 from opdiff.estimators import ResidualScore, control_variates, elbo, losses  # noqa: E402
 from opdiff.linalg import Scalar  # noqa: E402
 
@@ -546,6 +547,10 @@ PUBLIC_CASES = [
     ("opdiff.backend.chunk_budget", "n_bytes", lambda: chunk_budget(-1).__enter__()),
     ("opdiff.backend.set_chunk_bytes", "n_bytes", lambda: set_chunk_bytes(0)),
     ("opdiff.backend.require_extra", "", lambda: require_extra("a_module_that_is_not_installed")),
+    ("opdiff.backend.as_float_array", "x", lambda: as_float_array(np.array(["a"]))),
+    ("opdiff.backend.as_float_array", "x", lambda: as_float_array(np.ones(2, dtype=complex))),
+    ("opdiff.backend.chunk_rows", "n_rows", lambda: list(chunk_rows(-3, 8))),
+    ("opdiff.backend.chunk_rows", "row_bytes", lambda: list(chunk_rows(3, 2.5))),
     # datasets
     ("opdiff.datasets.GaussianMixture", "means", lambda: datasets.GaussianMixture([1.0], [[np.nan, 0.0]], 1.0)),
     ("opdiff.datasets.GaussianMixture", "covs", lambda: datasets.GaussianMixture([1.0], [[0.0, 0.0]], -1.0)),
@@ -671,6 +676,9 @@ PUBLIC_CASES = [
     ("opdiff.operators.SmoothFunction", "x", lambda: operators.GaussianBump([0.0, 0.0]).value(np.zeros((2, 3)))),
     ("opdiff.operators.finite_difference_derivatives", "x",
      lambda: operators.finite_difference_derivatives(lambda x: x[:, 0], with_nan(X))),
+    ("opdiff.operators.KernelMixture", "data", lambda: operators.KernelMixture(VPSDE(), with_nan(X), np.zeros(16))),
+    ("opdiff.operators.KernelMixture", "log_weights", lambda: operators.KernelMixture(VPSDE(), X, np.zeros(16))),
+    ("opdiff.operators.KernelMixture", "process", lambda: operators.KernelMixture(None, X, np.full(16, -np.log(16)))),
     ("opdiff.operators.normalised_log_weights", "sample_weight", lambda: operators.normalised_log_weights(-np.ones(3), 3)),
     # processes (bad times, points and counts of every process are the parametrised tests above)
     ("opdiff.processes.GaussianPrior", "dim", lambda: VPSDE().prior().sample(5, rng=0)),
@@ -722,6 +730,22 @@ PUBLIC_CASES = [
     ("opdiff.sampling.ProcessDynamics", "process", lambda: sampling.ProcessDynamics("vp")),
     ("opdiff.sampling.finite_difference_form", "method",
      lambda: sampling.finite_difference_form("nope", lambda x, s: 0 * x, X, 1.0, 0.5)),
+    ("opdiff.sampling.adams_bashforth_coefficients", "past", lambda: sampling.adams_bashforth_coefficients([], 1.0, 0.5)),
+    ("opdiff.sampling.adams_bashforth_coefficients", "past",
+     lambda: sampling.adams_bashforth_coefficients([1.0, 1.0], 1.0, 0.5)),
+    ("opdiff.sampling.adams_bashforth_coefficients", "end",
+     lambda: sampling.adams_bashforth_coefficients([1.0, 1.5], 1.0, np.nan)),
+    ("opdiff.sampling.euler_convex_combination", "x",
+     lambda: sampling.euler_convex_combination(with_nan(X), X, 1.0, 0.5)),
+    ("opdiff.sampling.euler_convex_combination", "denoised",
+     lambda: sampling.euler_convex_combination(X, X[:3], 1.0, 0.5)),
+    ("opdiff.sampling.taylor_step", "x", lambda: sampling.taylor_step(with_nan(X), X, 1.0, 0.5, X, 0.7)),
+    ("opdiff.sampling.taylor_step", "difference", lambda: sampling.taylor_step(X, X, 1.0, 0.5, with_nan(X), 0.7)),
+    ("opdiff.sampling.taylor_step", "t_star", lambda: sampling.taylor_step(X, X, 1.0, 0.5, X, -0.7)),
+    ("opdiff.sampling.FiniteDifferenceStep", "x",
+     lambda: sampling.finite_difference_form("euler", lambda x, s: 0 * x, with_nan(X), 1.0, 0.5)),
+    ("opdiff.sampling.FiniteDifferenceStep", "denoiser",
+     lambda: sampling.finite_difference_form("heun", lambda x, s: np.nan * x, X, 1.0, 0.5)),
     ("opdiff.sampling.nearest_neighbour", "x", lambda: sampling.nearest_neighbour(with_nan(X), X)),
     ("opdiff.sampling.NearestNeighbour", "data", lambda: sampling.nearest_neighbour(X, np.zeros((3, 3)))),
     ("opdiff.sampling.polynomial_grid", "n_steps", lambda: sampling.polynomial_grid(0, 0.1, 1.0)),
@@ -757,27 +781,27 @@ PUBLIC_CASES = [
     ("opdiff.neural.NetworkAdapter", "apply", lambda: __import__("opdiff.neural", fromlist=["NetworkAdapter"]).NetworkAdapter(
         None, None, None)),
     ("opdiff.neural.ScoreAdapter", "function", lambda: ScoreAdapter("f", VPSDE())),
+    ("opdiff.neural.Dense", "n_in", lambda: __import__("opdiff.neural", fromlist=["Dense"]).Dense(0, 2, rng=RNG)),
+    ("opdiff.neural.Dense", "rng", lambda: __import__("opdiff.neural", fromlist=["Dense"]).Dense(2, 2, rng=0)),
+    ("opdiff.neural.fourier_time_features", "n_features",
+     lambda: __import__("opdiff.neural", fromlist=["fourier_time_features"]).fourier_time_features(np.zeros(3), 3)),
+    ("opdiff.neural.fourier_time_features", "log_noise",
+     lambda: __import__("opdiff.neural", fromlist=["fourier_time_features"]).fourier_time_features(np.full(3, np.nan), 4)),
+    ("opdiff.neural.ema_decay_at", "decay",
+     lambda: __import__("opdiff.neural", fromlist=["ema_decay_at"]).ema_decay_at(2.0, 1)),
+    ("opdiff.neural.ema_decay_at", "step",
+     lambda: __import__("opdiff.neural", fromlist=["ema_decay_at"]).ema_decay_at(0.9, -1)),
 ]
 
 # Public names whose bad input is not yet rejected (each a one-line repro, for the owner of the file): they
 # count as listed so that this file stays green, and each line goes once the function names its argument.
 UNVALIDATED = {
-    "opdiff.backend.as_float_array": "as_float_array(np.array(['a'])): numpy's 'could not convert string to float'",
-    "opdiff.backend.chunk_rows": "list(chunk_rows(-3, 8)) returns [] instead of naming n_rows",
     "opdiff.estimators.elbo.gaussian_entropy": "gaussian_entropy(-1.0) is NaN",
     "opdiff.estimators.elbo.gaussian_data_score": "gaussian_data_score(cld, 0.0, -1.0) accepts a negative data_var",
-    "opdiff.operators.KernelMixture": "KernelMixture(VPSDE(), X_with_nan, np.zeros(16)) is accepted",
     "opdiff.reductions.SquaredDistance": "SquaredDistance(precision=-1.0) is accepted",
     "opdiff.reductions.LogKernel": "LogKernel(None) is accepted",
     "opdiff.reductions.DotProductTable": "DotProductTable(None) is accepted",
     "opdiff.reductions.CoordinateTable": "CoordinateTable(None) is accepted",
-    "opdiff.sampling.adams_bashforth_coefficients": "adams_bashforth_coefficients([], 1.0, 0.5) is accepted",
-    "opdiff.sampling.euler_convex_combination": "euler_convex_combination(X_with_nan, X, 1.0, 0.5) returns NaN",
-    "opdiff.sampling.taylor_step": "taylor_step(X_with_nan, X, 1.0, 0.5, X, 0.7) returns NaN",
-    "opdiff.sampling.FiniteDifferenceStep": "finite_difference_form('euler', den, X_with_nan, 1.0, 0.5) returns NaN",
-    "opdiff.neural.Dense": "Dense(0, 2, rng=0): ZeroDivisionError",
-    "opdiff.neural.fourier_time_features": "fourier_time_features(np.zeros(3), 3): odd n_features accepted",
-    "opdiff.neural.ema_decay_at": "ema_decay_at(2.0, 1): a decay outside [0, 1) accepted",
 }
 
 # Public names fed bad input by the parametrised tests earlier in this file.

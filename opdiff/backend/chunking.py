@@ -71,9 +71,18 @@ def chunk_rows(n_rows, row_bytes, chunk_bytes=None):
     Yields
     ------
     slice
-        Consecutive row ranges covering ``range(n_rows)``, at least one row each.
+        Consecutive row ranges covering ``range(n_rows)``, at least one row each (none when ``n_rows`` is 0).
+
+    Raises
+    ------
+    ValueError
+        If ``n_rows`` or ``row_bytes`` is not a non-negative integer, or ``chunk_bytes`` is not positive.
     """
-    budget = chunk_bytes or get_chunk_bytes()
-    rows = max(1, int(budget // max(int(row_bytes), 1)))
+    from .validation import check_count
+
+    n_rows = check_count(n_rows, "n_rows", minimum=0)
+    row_bytes = check_count(row_bytes, "row_bytes", minimum=0)
+    budget = get_chunk_bytes() if chunk_bytes is None else check_count(chunk_bytes, "chunk_bytes")
+    rows = max(1, int(budget // max(row_bytes, 1)))
     for start in range(0, n_rows, rows):
         yield slice(start, min(start + rows, n_rows))

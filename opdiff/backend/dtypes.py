@@ -36,7 +36,7 @@ def as_float_array(x, dtype=None, xp=None):
     Parameters
     ----------
     x : array_like
-        Any shape.
+        Any shape, real numbers (boolean, integer or floating).
     dtype : dtype, optional
         Force this floating dtype instead.
     xp : module, optional
@@ -46,9 +46,18 @@ def as_float_array(x, dtype=None, xp=None):
     -------
     array
         Same shape as ``x``, not copied when already of the dtype.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a real numeric array (strings, objects, complex numbers), or ``dtype`` is not floating.
     """
     xp = xp or get_namespace(x)
     arr = xp.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"x: expected a real numeric array, got dtype {arr.dtype}")
+    if dtype is not None and np.dtype(dtype).kind != "f":
+        raise TypeError(f"dtype: expected a floating dtype, got {np.dtype(dtype)}")
     if dtype is None:
         dtype = np.float32 if arr.dtype == np.float32 else DEFAULT_DTYPE
     return arr.astype(dtype, copy=False)

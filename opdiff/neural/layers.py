@@ -6,7 +6,7 @@ its input, accumulating parameter gradients in ``grads``.
 """
 import numpy as np
 
-from ..backend import get_namespace
+from ..backend import check_count, check_positive, get_namespace
 
 
 class Dense:
@@ -15,15 +15,29 @@ class Dense:
     Parameters
     ----------
     n_in, n_out : int
-        Input and output widths.
+        Input and output widths (positive).
     rng : numpy.random.Generator
+        Source of the initial weights.
     dtype : numpy dtype
+        Floating dtype of the parameters.
     scale : float, optional
-        Standard deviation of the initial weights (default ``sqrt(2 / n_in)``).
+        Standard deviation of the initial weights (default ``sqrt(2 / n_in)``), non-negative.
+
+    Raises
+    ------
+    ValueError
+        If ``n_in`` or ``n_out`` is not a positive integer, or ``scale`` is negative or not finite.
+    TypeError
+        If ``rng`` is not a ``numpy.random.Generator`` or ``dtype`` is not floating.
     """
 
     def __init__(self, n_in, n_out, rng, dtype=np.float64, scale=None):
-        scale = np.sqrt(2.0 / n_in) if scale is None else scale
+        n_in, n_out = check_count(n_in, "n_in"), check_count(n_out, "n_out")
+        if not callable(getattr(rng, "standard_normal", None)):
+            raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        if np.dtype(dtype).kind != "f":
+            raise TypeError(f"dtype: expected a floating dtype, got {np.dtype(dtype)}")
+        scale = np.sqrt(2.0 / n_in) if scale is None else check_positive(scale, "scale", strict=False)
         self.params = {"W": (scale * rng.standard_normal((n_in, n_out))).astype(dtype),
                        "b": np.zeros(n_out, dtype=dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}

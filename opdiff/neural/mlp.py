@@ -1,7 +1,7 @@
 """A time-conditioned MLP score network with a hand-written backward pass."""
 import numpy as np
 
-from ..backend import as_generator, check_choice, check_count, get_namespace
+from ..backend import as_generator, check_choice, check_count, check_points, get_namespace
 from .layers import ACTIVATIONS, Dense
 
 
@@ -11,14 +11,24 @@ def fourier_time_features(log_noise, n_features):
     Parameters
     ----------
     log_noise : (n,) array
+        Finite floating values (float32 kept).
     n_features : int
-        Even number of features.
+        Even number of features, at least 2.
 
     Returns
     -------
     (n, n_features) array
+
+    Raises
+    ------
+    ValueError
+        If ``log_noise`` is not a finite 1-D array or ``n_features`` is not an even integer >= 2.
     """
     xp = get_namespace(log_noise)
+    n_features = check_count(n_features, "n_features", minimum=2)
+    if n_features % 2:
+        raise ValueError(f"n_features: expected an even integer, got {n_features}")
+    log_noise = check_points(log_noise, "log_noise", ndim=1)
     half = n_features // 2
     frequencies = xp.arange(1, half + 1, dtype=log_noise.dtype) * 0.5
     angles = log_noise[:, None] * frequencies[None, :]

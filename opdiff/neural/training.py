@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..backend import get_namespace, to_numpy
+from ..backend import check_count, get_namespace, to_numpy
 from .optim import Adam
 
 CHECKPOINT_VERSION = 1
@@ -59,13 +59,27 @@ def ema_decay_at(decay, step):
     Parameters
     ----------
     decay : float
+        The long-run decay, in ``[0, 1)``.
     step : int
+        Number of updates so far (non-negative).
 
     Returns
     -------
     float
+
+    Raises
+    ------
+    ValueError
+        If ``decay`` is not in ``[0, 1)`` or ``step`` is not a non-negative integer.
     """
-    return min(float(decay), (1.0 + step) / (10.0 + step))
+    try:
+        value = float(decay)
+    except (TypeError, ValueError):
+        raise TypeError(f"decay: expected a number in [0, 1), got {type(decay).__name__}") from None
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"decay: expected a number in [0, 1), got {decay!r}")
+    step = check_count(step, "step", minimum=0)
+    return min(value, (1.0 + step) / (10.0 + step))
 
 
 def _arrays(network):

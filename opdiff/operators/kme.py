@@ -59,6 +59,14 @@ def resolve_backend(kernel, backend):
     return check_backend(backend, form=kernel.reduction_form())
 
 
+def _kernel_family(process, data_space):
+    """The time-free transition kernel of ``process`` (``TypeError`` naming process when it has none)."""
+    if not callable(getattr(process, "transition_kernel", None)):
+        raise TypeError(f"process: expected a Gaussian or manifold process with transition_kernel(t), "
+                        f"got {type(process).__name__}")
+    return process.transition_kernel(None, data_space=data_space)
+
+
 class KernelMixture:
     """Weighted data and the kernels of a process: ``sum_i w_i k_{t,i}``, evaluated by one reduction.
 
@@ -67,23 +75,55 @@ class KernelMixture:
     process : GaussianProcess or ManifoldBrownianMotion
         Anything with ``transition_kernel(t, bandwidth_factors, data_space)``.
     data : (n, d) array
-        Validated data (see :meth:`from_data`).
+        Finite data of the process's space (on its manifold for a manifold process); :meth:`from_data`
+        takes raw data with sample weights instead.
     log_weights : (n,) array
-        Normalised log-weights.
+        Normalised log-weights (``log sum exp = 0``; ``-inf`` for a zero weight).
     bandwidth_factors : (n,) array, optional
+        Positive finite per-point bandwidth factors.
     backend : str
+        ``"auto"`` or a reduction backend name.
     data_space : bool
         Data-space kernels (the density of ``x_0``) instead of the forward marginal.
+
+    Raises
+    ------
+    TypeError
+        If ``process`` has no ``transition_kernel``.
+    ValueError
+        Naming ``data``, ``log_weights``, ``bandwidth_factors`` or ``backend`` when one is malformed.
     """
 
     def __init__(self, process, data, log_weights, bandwidth_factors=None, backend="auto", data_space=False):
+        family = _kernel_family(process, data_space)
+        checked = family.check_data(data, "data")
+        # validated data are kept as given: a second projection onto a manifold could move the last bits
+        same = getattr(data, "dtype", None) == checked.dtype and getattr(data, "shape", None) == checked.shape
+        data = data if same else checked
+        n = data.shape[0]
+        log_weights = np.asarray(log_weights, dtype=np.float64)
+        if log_weights.shape != (n,):
+            raise ValueError(f"log_weights: expected shape ({n},), got {log_weights.shape}")
+        if np.any(np.isnan(log_weights)) or np.any(log_weights == np.inf):
+            raise ValueError("log_weights: expected log-weights in [-inf, 0], found NaN or +inf entries")
+        top = np.max(log_weights) if n else -np.inf
+        total = top + np.log(np.sum(np.exp(log_weights - top))) if np.isfinite(top) else top
+        if not abs(total) <= 1e-8:
+            raise ValueError(f"log_weights: expected normalised log-weights (log sum exp = 0), "
+                             f"got log sum exp {total:.3g}")
+        if bandwidth_factors is not None:
+            bandwidth_factors = np.asarray(bandwidth_factors, dtype=np.float64)
+            if bandwidth_factors.shape != (n,):
+                raise ValueError(f"bandwidth_factors: expected shape ({n},), got {bandwidth_factors.shape}")
+            if not (np.all(np.isfinite(bandwidth_factors)) and np.all(bandwidth_factors > 0)):
+                raise ValueError("bandwidth_factors: expected positive finite factors")
         self.process = process
         self.data = data
         self.log_weights = log_weights
         self.bandwidth_factors = bandwidth_factors
-        self.backend = backend
+        self.backend = check_backend(backend)
         self.data_space = data_space
-        self.points = process.transition_kernel(None, data_space=data_space).prepare(data)
+        self.points = family.prepare(data)
 
     @classmethod
     def from_data(cls, process, X, sample_weight=None, backend="auto", data_space=False):
@@ -101,10 +141,7 @@ class KernelMixture:
         -------
         KernelMixture
         """
-        if not callable(getattr(process, "transition_kernel", None)):
-            raise TypeError(f"process: expected a Gaussian or manifold process with transition_kernel(t), "
-                            f"got {type(process).__name__}")
-        family = process.transition_kernel(None, data_space=data_space)
+        family = _kernel_family(process, data_space)
         data = family.check_data(X, "X")
         resolve_backend(family, backend)
         log_weights = normalised_log_weights(sample_weight, data.shape[0])

@@ -23,7 +23,10 @@ where ``x~`` and ``x_m`` are Euler predictions and ``rho = (lambda - lambda_prev
 import math
 from typing import NamedTuple
 
-from ..backend import check_choice, check_positive
+import numpy as np
+
+from ..backend import check_choice, check_points, check_positive
+from ._common import CountedModel, check_start
 
 
 class FiniteDifferenceStep(NamedTuple):
@@ -46,6 +49,35 @@ class FiniteDifferenceStep(NamedTuple):
     t_star: float
 
 
+def _check_like(a, name, x, scalar=False):
+    """``a`` validated as finite and of ``x``'s shape (with ``scalar``, a finite number is accepted too)."""
+    if scalar and np.ndim(a) == 0:
+        return _finite_number(a, name)
+    arr = check_points(a, name, ndim=None)
+    if arr.shape != x.shape:
+        raise ValueError(f"{name}: expected shape {tuple(x.shape)} (that of x), got {tuple(arr.shape)}")
+    return arr
+
+
+def _finite_number(value, name):
+    """``value`` as a finite float (``ValueError`` naming ``name`` otherwise)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a real number or an array, got {type(value).__name__}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name}: expected a finite value, got {value}")
+    return v
+
+
+def _check_levels(sigma, sigma_next):
+    """``sigma > 0`` and ``0 <= sigma_next < sigma`` as floats."""
+    sigma, sigma_next = check_positive(sigma, "sigma"), check_positive(sigma_next, "sigma_next", strict=False)
+    if sigma_next >= sigma:
+        raise ValueError(f"sigma_next: expected a value below sigma={sigma}, got {sigma_next}")
+    return sigma, sigma_next
+
+
 def euler_convex_combination(x, denoised, sigma, sigma_next):
     """The Euler step as a convex combination: ``(t_next/t) x + (1 - t_next/t) D(x, t)``.
 
@@ -54,13 +86,21 @@ def euler_convex_combination(x, denoised, sigma, sigma_next):
     x, denoised : (n, *shape) arrays
         The point at ``sigma`` and its denoised output ``D(x, sigma)``.
     sigma, sigma_next : float
-        The step's noise levels.
+        The step's noise levels, ``sigma > sigma_next >= 0``.
 
     Returns
     -------
     (n, *shape) array
+
+    Raises
+    ------
+    ValueError
+        Naming ``x``, ``denoised``, ``sigma`` or ``sigma_next`` when one is malformed or not finite.
     """
-    ratio = float(sigma_next) / float(sigma)
+    x = check_start(x)
+    denoised = _check_like(denoised, "denoised", x)
+    sigma, sigma_next = _check_levels(sigma, sigma_next)
+    ratio = sigma_next / sigma
     return ratio * x + (1.0 - ratio) * denoised
 
 
@@ -72,18 +112,28 @@ def taylor_step(x, denoised, sigma, sigma_next, difference, t_star):
     x, denoised : (n, *shape) arrays
         The point at ``sigma`` and its denoised output.
     sigma, sigma_next : float
-        The step's noise levels.
-    difference : (n, *shape) array
+        The step's noise levels, ``sigma > sigma_next >= 0``.
+    difference : (n, *shape) array or float
         ``D_n``, the finite difference of the denoising trajectory.
     t_star : float
-        Reference time of the curvature term.
+        Reference time of the curvature term (positive).
 
     Returns
     -------
     (n, *shape) array
+
+    Raises
+    ------
+    ValueError
+        Naming the argument that is malformed, not finite or out of range.
     """
-    h = float(sigma_next) - float(sigma)
-    return x + h * ((x - denoised) / float(sigma)) - (h * h / (2.0 * float(t_star))) * difference
+    x = check_start(x)
+    denoised = _check_like(denoised, "denoised", x)
+    difference = _check_like(difference, "difference", x, scalar=True)
+    sigma, sigma_next = _check_levels(sigma, sigma_next)
+    t_star = check_positive(t_star, "t_star")
+    h = sigma_next - sigma
+    return x + h * ((x - denoised) / sigma) - (h * h / (2.0 * t_star)) * difference
 
 
 def finite_difference_form(method, denoiser, x, sigma, sigma_next, *, denoised=None, r=0.5,
@@ -109,13 +159,20 @@ def finite_difference_form(method, denoiser, x, sigma, sigma_next, *, denoised=N
     Returns
     -------
     FiniteDifferenceStep
+
+    Raises
+    ------
+    ValueError
+        Naming the argument that is malformed or not finite (``denoiser`` when it returns a wrong shape
+        or non-finite values).
     """
     check_choice(method, "method", ("euler", "heun", "dpm_solver_2", "dpm_solver_pp_2m"))
     sigma, sigma_next = check_positive(sigma, "sigma"), check_positive(sigma_next, "sigma_next")
     if sigma_next >= sigma:
         raise ValueError(f"sigma_next: expected a value below sigma={sigma}, got {sigma_next}")
-    if denoised is None:
-        denoised = denoiser(x, sigma)
+    x = check_start(x)
+    denoiser = CountedModel(denoiser, "denoiser", x.shape, x.dtype)
+    denoised = denoiser(x, sigma) if denoised is None else _check_like(denoised, "denoised", x)
     slope = (x - denoised) / sigma
     h = sigma_next - sigma
     if method == "euler":
@@ -131,6 +188,7 @@ def finite_difference_form(method, denoiser, x, sigma, sigma_next, *, denoised=N
     else:
         if denoised_prev is None or sigma_prev is None:
             raise ValueError("denoised_prev: DPM-Solver++(2M) needs the previous denoised output and sigma_prev")
+        denoised_prev = _check_like(denoised_prev, "denoised_prev", x)
         sigma_prev = check_positive(sigma_prev, "sigma_prev")
         if sigma_prev <= sigma:
             raise ValueError(f"sigma_prev: expected a value above sigma={sigma}, got {sigma_prev}")

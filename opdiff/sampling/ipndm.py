@@ -1,7 +1,9 @@
 """iPNDM: Adams-Bashforth multistep in the noise direction (Zhang & Chen 2023), orders 1 to 4."""
+import math
+
 import numpy as np
 
-from ..backend import check_choice
+from ..backend import check_choice, check_points
 from ._common import begin, derivative, steps
 
 # Fixed Adams-Bashforth coefficients for equal steps, newest slope first.
@@ -23,15 +25,33 @@ def adams_bashforth_coefficients(past, start, end):
     Parameters
     ----------
     past : (k,) array
-        Distinct abscissae, ``k <= 4``.
+        Distinct finite abscissae, ``1 <= k <= 4``.
     start, end : float
+        Finite ends of the integration interval.
 
     Returns
     -------
     (k,) float64 array
         Weights summing to 1.
+
+    Raises
+    ------
+    ValueError
+        Naming ``past`` (wrong length, non-finite or repeated abscissae), ``start`` or ``end`` (not finite).
     """
-    past = np.asarray(past, dtype=np.float64)
+    past = check_points(past, "past", ndim=1).astype(np.float64, copy=False)
+    if past.shape[0] > 4:
+        raise ValueError(f"past: expected 1 to 4 abscissae, got {past.shape[0]}")
+    if np.unique(past).size != past.size:
+        raise ValueError(f"past: expected distinct abscissae, got {past}")
+    for value, name in ((start, "start"), (end, "end")):
+        try:
+            finite = math.isfinite(float(value))
+        except (TypeError, ValueError):
+            raise TypeError(f"{name}: expected a real number, got {type(value).__name__}") from None
+        if not finite:
+            raise ValueError(f"{name}: expected a finite number, got {value}")
+    start, end = float(start), float(end)
     nodes = 0.5 * (start + end) + 0.5 * (end - start) * _GAUSS_NODES
     weights = np.empty(past.shape[0])
     for j in range(past.shape[0]):
