@@ -14,9 +14,9 @@ prior is the uniform law.
 ``tr(A J_s)`` is computed exactly (``D`` vector-Jacobian products, or the model's analytic
 ``divergence``) or by Hutchinson's estimator ``E[u^T J_s^T A u]`` with fixed Rademacher probes per
 point (Grathwohl et al. 2019, arXiv 1810.01367): unbiased, with a standard error from the spread over
-probes. The augmented state ``(x, int div v)`` is integrated by the process-form solver
-:func:`opdiff.sampling.sample_probability_flow` (Heun by default) in the reversed clock ``tau = -t``,
-which runs from the data to the prior.
+probes. The augmented state ``(x, int div v)`` (one integral per probe) is integrated forward in time,
+from the data to the prior, by the shared flow integrator :func:`opdiff.sampling.integrate_flow`
+(Heun by default), the manifold part projected onto the manifold at every stage.
 """
 import inspect
 from dataclasses import dataclass
@@ -25,7 +25,8 @@ import numpy as np
 
 from ..backend import as_generator, check_choice, check_count, check_points, get_namespace
 from ..linalg import Scalar
-from .process_form import ProcessDynamics, sample_probability_flow
+from .flow import TABLEAUX, integrate_flow
+from .process_form import ProcessDynamics
 
 #: Largest dimension for which ``divergence="auto"`` computes the exact divergence.
 EXACT_MAX_DIM = 16
@@ -160,27 +161,6 @@ class _Flow:
         return velocity, drift_trace - 0.5 * self.trace_term(x, t, covariance).T
 
 
-class _ReversedClock:
-    """The augmented ODE as a 'process' for :func:`sample_probability_flow`, in the clock ``tau = -t``.
-
-    The solver integrates ``dy/dtau = drift - 1/2 A score``; with zero drift and ``A = -2 I`` that is
-    ``dy/dtau = score``, so the 'score' it is handed is the augmented velocity ``-(v, div v)``.
-    """
-
-    def drift(self, y, tau):
-        return get_namespace(y).zeros_like(y)
-
-    def diffusion(self, tau):
-        return Scalar(1.0)
-
-    def diffusion_covariance(self, tau):
-        return Scalar(-2.0)
-
-
-def _final(trajectory):
-    return trajectory.x if hasattr(trajectory, "x") else trajectory.samples[-1]
-
-
 def log_likelihood(model, x, *, process=None, t_min=1e-3, n_steps=64, times=None, divergence="auto", n_probes=4,
                    method="heun", rng=None, progress=False):
     """``log p_{t_min}(x)`` of a score model through the probability-flow ODE.
@@ -205,8 +185,8 @@ def log_likelihood(model, x, *, process=None, t_min=1e-3, n_steps=64, times=None
         ``"auto"``: exact up to ``D = 16``, Hutchinson above.
     n_probes : int
         Rademacher probes per point (Hutchinson); at least 2 give a standard error.
-    method : {"euler", "heun"}
-        Solver of :func:`sample_probability_flow`.
+    method : {"euler", "heun", "rk4"}
+        Runge-Kutta method of :func:`~opdiff.sampling.integrate_flow`.
     rng : None, int or Generator
         Probes.
     progress : bool
@@ -221,7 +201,7 @@ def log_likelihood(model, x, *, process=None, t_min=1e-3, n_steps=64, times=None
     if process is None:
         raise TypeError("process: expected a process (the model has no .process)")
     check_choice(divergence, "divergence", ("auto", "exact", "hutchinson"))
-    check_choice(method, "method", ("euler", "heun"))
+    check_choice(method, "method", tuple(TABLEAUX))
     manifold = process.manifold if getattr(process, "is_manifold", False) else None
     if manifold is not None:
         x = manifold.check_points(x, "x")
@@ -249,18 +229,21 @@ def log_likelihood(model, x, *, process=None, t_min=1e-3, n_steps=64, times=None
     flow = _Flow(model, process, probes, manifold)
     n_div = 1 if probes is None else probes.shape[0]
 
-    def augmented(y, tau):
-        xs = flow.point(y[:, :dim])
-        velocity, div = flow.velocity(xs, -float(tau))
-        return -get_namespace(y).concatenate([velocity, div.reshape(n, n_div)], axis=1)
-
     xp = get_namespace(x)
+
+    def augmented(y, t):
+        """``d(x, int div v)/dt``: the velocity and one divergence estimate per probe, ``(m, D + K)``."""
+        velocity, div = flow.velocity(y[:, :dim], t)
+        return xp.concatenate([velocity, xp.asarray(div, dtype=y.dtype).reshape(y.shape[0], n_div)], axis=1)
+
+    def project(y):
+        """The integrator state with its point part on the manifold."""
+        return xp.concatenate([flow.point(y[:, :dim]), y[:, dim:]], axis=1)
+
     start = xp.concatenate([x, xp.zeros((n, n_div), dtype=x.dtype)], axis=1)
-    options = {"record": False} if "record" in inspect.signature(sample_probability_flow).parameters else {}
-    trajectory = sample_probability_flow(augmented, start, -grid, process=_ReversedClock(), method=method,
-                                         progress=progress, **options)
-    end = _final(trajectory)
-    x_end, integral = flow.point(end[:, :dim]), end[:, dim:]
+    trajectory = integrate_flow(augmented, start, grid, method=method, progress=progress,
+                                project=None if manifold is None else project)
+    x_end, integral = trajectory.x[:, :dim], trajectory.x[:, dim:]
     prior = process.prior()
     prior_log = xp.asarray(prior.log_density(x_end), dtype=np.float64)
     values = prior_log[:, None] + integral
