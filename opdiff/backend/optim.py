@@ -3,8 +3,10 @@
 Used by the (Q, D) learner of :mod:`opdiff.estimators`, the Frechet-distance classifier of
 :mod:`opdiff.metrics` and (through a thin subclass) the networks of :mod:`opdiff.neural`.
 """
-from .namespace import get_namespace
-from .validation import check_positive
+import numpy as np
+
+from .namespace import get_namespace, to_numpy
+from .validation import check_count, check_positive
 
 
 class Adam:
@@ -64,3 +66,57 @@ class Adam:
             v = b2 * v + (1 - b2) * grad * grad
             self._moments[k] = (m, v)
             param += sign * self.lr * (m / correction1) / (xp.sqrt(v / correction2) + self.eps)
+
+    def state(self):
+        """The optimiser's state: its step count and the moments, as host copies.
+
+        Returns
+        -------
+        dict
+            ``"step_count"`` (int), ``"first_moments"`` and ``"second_moments"`` (lists of NumPy arrays,
+            one per parameter, of the parameters' shapes and dtypes; zeros before the first step).
+            :meth:`load_state` of an Adam on parameters of the same shapes continues bit for bit.
+        """
+        first, second = [], []
+        for param, pair in zip(self.params, self._moments):
+            zeros = np.zeros(param.shape, dtype=param.dtype)
+            first.append(zeros if pair is None else np.array(to_numpy(pair[0]), copy=True))
+            second.append(zeros.copy() if pair is None else np.array(to_numpy(pair[1]), copy=True))
+        return {"step_count": int(self.step_count), "first_moments": first, "second_moments": second}
+
+    def load_state(self, state):
+        """Restore a state from :meth:`state` (copied into the parameters' array namespace).
+
+        Parameters
+        ----------
+        state : dict
+            ``"step_count"`` (a non-negative integer), ``"first_moments"`` and ``"second_moments"``
+            (one array per parameter, of its shape).
+
+        Raises
+        ------
+        TypeError
+            If ``state`` is not a dict.
+        ValueError
+            Naming ``state`` when a key is missing, or the number or shapes of the moments do not match
+            the parameters; naming ``step_count`` when it is not a non-negative integer.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"state: expected a dict from Adam.state(), got {type(state).__name__}")
+        missing = [key for key in ("step_count", "first_moments", "second_moments") if key not in state]
+        if missing:
+            raise ValueError(f"state: expected the keys of Adam.state(), missing {missing}")
+        step_count = check_count(state["step_count"], "step_count", minimum=0)
+        first, second = list(state["first_moments"]), list(state["second_moments"])
+        if not len(first) == len(second) == len(self.params):
+            raise ValueError(f"state: expected {len(self.params)} first and second moments (one per parameter), "
+                             f"got {len(first)} and {len(second)}")
+        moments = []
+        for k, (param, m, v) in enumerate(zip(self.params, first, second)):
+            xp = get_namespace(param)
+            m, v = xp.array(xp.asarray(m), copy=True), xp.array(xp.asarray(v), copy=True)
+            if m.shape != param.shape or v.shape != param.shape:
+                raise ValueError(f"state: moments {k} have shapes {m.shape} and {v.shape}, "
+                                 f"the parameter's is {param.shape}")
+            moments.append((m, v))
+        self._moments, self.step_count = moments, step_count

@@ -21,3 +21,14 @@ class Adam(_ArrayAdam):
         """Apply one update from the gradients currently stored in the model."""
         self.params = [param for _, _, param in self.model.parameters()]  # after model.to(xp) too
         super().step([grad for _, _, grad in self.model.gradients()])
+
+    def load_state(self, state):
+        """Restore a state from :meth:`state` onto the model's current parameter arrays.
+
+        Parameters
+        ----------
+        state : dict
+            As returned by :meth:`state`.
+        """
+        self.params = [param for _, _, param in self.model.parameters()]  # their namespace after model.to(xp)
+        super().load_state(state)

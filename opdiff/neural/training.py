@@ -86,28 +86,6 @@ def _arrays(network):
     return [param for _, _, param in network.parameters()]
 
 
-def _optimiser_moments(optimiser, n_params):
-    """Adam's first and second moments as two lists (zeros before the first step).
-
-    Reads the per-parameter ``(m, v)`` store of :class:`opdiff.backend.optim.Adam`.
-    """
-    moments = optimiser._moments
-    first, second = [], []
-    for k, param in enumerate(_arrays(optimiser.model)):
-        pair = moments[k] if k < len(moments) else None
-        zeros = np.zeros(param.shape, dtype=param.dtype)
-        first.append(zeros if pair is None else to_numpy(pair[0]))
-        second.append(zeros if pair is None else to_numpy(pair[1]))
-    return first, second
-
-
-def _set_optimiser_moments(optimiser, first, second, step_count):
-    params = _arrays(optimiser.model)
-    xp = get_namespace(params[0]) if params else np
-    optimiser._moments = [(xp.asarray(m).copy(), xp.asarray(v).copy()) for m, v in zip(first, second)]
-    optimiser.step_count = int(step_count)
-
-
 class TrainingLoop:
     """Adam steps on a network with an exponential moving average of its weights and checkpoints.
 
@@ -197,13 +175,14 @@ class TrainingLoop:
         rng : numpy.random.Generator
             The training generator (its state is saved).
         """
-        first, second = _optimiser_moments(self.optimiser, len(_arrays(self.network)))
+        adam = self.optimiser.state()
+        first, second = adam["first_moments"], adam["second_moments"]
         arrays = {"losses": np.asarray(self.losses, dtype=np.float64),
                   "validation": np.asarray(self.validation, dtype=np.float64).reshape(-1, 2)}
         for k, (param, average) in enumerate(zip(_arrays(self.network), _arrays(self.average))):
             arrays[f"param_{k}"], arrays[f"average_{k}"] = to_numpy(param), to_numpy(average)
             arrays[f"adam_m_{k}"], arrays[f"adam_v_{k}"] = first[k], second[k]
-        meta = {"version": CHECKPOINT_VERSION, "step": self.step, "adam_step": int(self.optimiser.step_count),
+        meta = {"version": CHECKPOINT_VERSION, "step": self.step, "adam_step": adam["step_count"],
                 "rng_state": rng.bit_generator.state, "initial_rng_state": self.initial_rng_state,
                 "fingerprint": self.fingerprint}
         arrays["meta"] = np.array(json.dumps(meta))
@@ -238,8 +217,9 @@ class TrainingLoop:
             if average is not param:
                 average[...] = xp.asarray(checkpoint[f"average_{k}"])
         n = len(params)
-        _set_optimiser_moments(self.optimiser, [checkpoint[f"adam_m_{k}"] for k in range(n)],
-                               [checkpoint[f"adam_v_{k}"] for k in range(n)], checkpoint["meta"]["adam_step"])
+        self.optimiser.load_state({"step_count": checkpoint["meta"]["adam_step"],
+                                   "first_moments": [checkpoint[f"adam_m_{k}"] for k in range(n)],
+                                   "second_moments": [checkpoint[f"adam_v_{k}"] for k in range(n)]})
         self.step = int(checkpoint["meta"]["step"])
         self.losses = [float(v) for v in checkpoint["losses"]]
         self.validation = [(int(s), float(v)) for s, v in checkpoint["validation"]]

@@ -69,3 +69,42 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="grads: expected shape"):
         adam.step([np.zeros(3)])
     assert adam.step_count == 0
+
+
+def test_state_and_load_state_continue_bit_for_bit():
+    rng = np.random.default_rng(1)
+    start = [rng.standard_normal((3, 2)), rng.standard_normal(4).astype(np.float32)]
+    grads = [[rng.standard_normal(p.shape).astype(p.dtype) for p in start] for _ in range(6)]
+    params = [p.copy() for p in start]
+    adam = Adam(params, lr=0.1)
+    fresh = adam.state()
+    assert fresh["step_count"] == 0 and all(not np.any(m) for m in fresh["first_moments"] + fresh["second_moments"])
+    for g in grads[:3]:
+        adam.step(g)
+    state = adam.state()
+    assert state["step_count"] == 3 and state["first_moments"][1].dtype == np.float32
+    resumed_params = [p.copy() for p in params]
+    resumed = Adam(resumed_params, lr=0.1)
+    resumed.load_state(state)
+    state["first_moments"][0][...] = np.nan  # a copy: the loaded optimiser does not see later changes
+    for g in grads[3:]:
+        adam.step(g)
+        resumed.step(g)
+    assert resumed.step_count == 6
+    for p, q in zip(params, resumed_params):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_load_state_names_what_does_not_fit():
+    adam = Adam([np.zeros(3)])
+    state = adam.state()
+    with pytest.raises(TypeError, match="^state:"):
+        adam.load_state([1, 2])
+    with pytest.raises(ValueError, match="^state:"):
+        adam.load_state({"step_count": 0})
+    with pytest.raises(ValueError, match="^state:"):
+        adam.load_state({**state, "first_moments": [np.zeros(4)]})
+    with pytest.raises(ValueError, match="^state:"):
+        adam.load_state({**state, "first_moments": [np.zeros(4)], "second_moments": [np.zeros(4)]})
+    with pytest.raises(ValueError, match="^step_count:"):
+        adam.load_state({**state, "step_count": -1})
