@@ -358,10 +358,23 @@ class FractionalDiffusion(GaussianProcess):
         blocks[:, :, 0] = vectors
         return Kron(blocks if t.ndim else blocks[0])
 
-    def prior(self):
-        """``N(0, Sigma(T, 0))`` per coordinate (the mean ``c(T) x_0`` is dropped, as in GFDM)."""
+    def prior(self, dim=None):
+        """``N(0, Sigma(T, 0))`` per coordinate (the mean ``c(T) x_0`` is dropped, as in GFDM).
+
+        Parameters
+        ----------
+        dim : int, optional
+            Bind the prior to states of dimension ``dim`` (``(K+1) d``; a multiple of ``K+1``), so that
+            ``prior.sample(n, rng=...)`` needs no ``dim``.
+
+        Returns
+        -------
+        GaussianPrior
+        """
+        if dim is not None and check_count(dim, "dim") % self.n_blocks:
+            raise ValueError(f"dim: expected a state dimension (K+1) d, a multiple of K+1={self.n_blocks}, got {dim}")
         Sigma_T = self.transition(self.t_max)[1].block
-        return GaussianPrior(lambda dim: Kron(Sigma_T))
+        return GaussianPrior(lambda d: Kron(Sigma_T), dim=dim)
 
     # ------------------------------------------------------------------ score structure
     def conditional_moments(self, t):

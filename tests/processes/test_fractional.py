@@ -198,3 +198,19 @@ def test_bad_inputs():
         FractionalDiffusion(0.7, 1).augmented_score(np.zeros((2, 4)), 0.5, np.zeros((2, 3)))
     with pytest.raises(ValueError, match="mode"):
         FractionalDiffusion(0.7, 1).reverse_sample(lambda z, t: z, 2, 1, mode="heun")
+
+
+def test_prior_binds_dim_like_the_other_processes():
+    process = FractionalDiffusion(0.6, 2)  # K = 2: states of dimension 3 d
+    D = process.state_dim(2)
+    bound = process.prior(dim=D)
+    assert bound.dim == D and process.prior().dim is None
+    np.testing.assert_array_equal(bound.sample(5, rng=0), process.prior().sample(5, D, rng=0))
+    z = bound.sample(4, rng=1)
+    np.testing.assert_array_equal(bound.log_density(z), process.prior().log_density(z))
+    with pytest.raises(ValueError, match="^dim: expected a state dimension"):
+        process.prior(dim=D + 1)
+    with pytest.raises(ValueError, match="^dim:"):
+        bound.sample(5, D + 3, rng=0)
+    with pytest.raises(ValueError, match="^dim:"):
+        process.prior().sample(5, rng=0)
