@@ -620,6 +620,10 @@ PUBLIC_CASES = [
     ("opdiff.estimators.elbo.prior_kl", "mean", lambda: elbo.prior_kl(CLD, np.nan)),
     ("opdiff.estimators.elbo.prior_kl", "data_var", lambda: elbo.prior_kl(CLD, 0.0, -1.0)),
     ("opdiff.estimators.elbo.exact_score_elbo", "data_var", lambda: elbo.exact_score_elbo(CLD, 0.0, -1.0)),
+    ("opdiff.estimators.elbo.gaussian_entropy", "variance", lambda: elbo.gaussian_entropy(-1.0)),
+    ("opdiff.estimators.elbo.gaussian_entropy", "d", lambda: elbo.gaussian_entropy(1.0, 0)),
+    ("opdiff.estimators.elbo.gaussian_data_score", "data_var", lambda: elbo.gaussian_data_score(CLD, 0.0, -1.0)),
+    ("opdiff.estimators.elbo.gaussian_data_score", "mean", lambda: elbo.gaussian_data_score(CLD, np.nan, 1.0)),
     # linalg
     ("opdiff.linalg.Scalar", "c", lambda: linalg.Scalar(np.nan)),
     ("opdiff.linalg.Diagonal", "v", lambda: linalg.Diagonal([1.0, np.inf])),
@@ -702,6 +706,10 @@ PUBLIC_CASES = [
     ("opdiff.reductions.reduce", "queries", lambda: reductions.reduce(reductions.SquaredDistance(), with_nan(X), X)),
     ("opdiff.reductions.merge", "partials", lambda: reductions.merge([])),
     ("opdiff.reductions.Reduction", "queries", lambda: kernel_reduction(X[:, 0], X, _log_kernel)),
+    ("opdiff.reductions.SquaredDistance", "precision", lambda: reductions.SquaredDistance(precision=-1.0)),
+    ("opdiff.reductions.LogKernel", "log_kernel", lambda: reductions.LogKernel(None)),
+    ("opdiff.reductions.DotProductTable", "tables", lambda: reductions.DotProductTable(None)),
+    ("opdiff.reductions.CoordinateTable", "tables", lambda: reductions.CoordinateTable(None)),
     # sampling (the solvers' times, starts and denoisers: FUNCTION_CASES above)
     ("opdiff.sampling.ancestral_step", "sigma_next", lambda: sampling.ancestral_step(1.0, -1.0)),
     ("opdiff.sampling.sample_euler_ancestral", "x",
@@ -796,12 +804,6 @@ PUBLIC_CASES = [
 # Public names whose bad input is not yet rejected (each a one-line repro, for the owner of the file): they
 # count as listed so that this file stays green, and each line goes once the function names its argument.
 UNVALIDATED = {
-    "opdiff.estimators.elbo.gaussian_entropy": "gaussian_entropy(-1.0) is NaN",
-    "opdiff.estimators.elbo.gaussian_data_score": "gaussian_data_score(cld, 0.0, -1.0) accepts a negative data_var",
-    "opdiff.reductions.SquaredDistance": "SquaredDistance(precision=-1.0) is accepted",
-    "opdiff.reductions.LogKernel": "LogKernel(None) is accepted",
-    "opdiff.reductions.DotProductTable": "DotProductTable(None) is accepted",
-    "opdiff.reductions.CoordinateTable": "CoordinateTable(None) is accepted",
 }
 
 # Public names fed bad input by the parametrised tests earlier in this file.

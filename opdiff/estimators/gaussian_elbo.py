@@ -7,6 +7,7 @@ term ``KL(q_T(. | x) || pi)`` is in closed form with the stationary identity
 import numpy as np
 from scipy.linalg import expm
 
+from ..backend import check_count
 from ..processes.base import LOG_2PI
 
 
@@ -93,14 +94,23 @@ def prior_kl(process, mean, data_var=0.0):
         Nats per coordinate (hybrid start included).
     """
     check_stationary_process(process)
-    data_var = float(data_var)
-    if not (np.isfinite(data_var) and data_var >= 0):
-        raise ValueError(f"data_var: expected a finite variance >= 0, got {data_var}")
+    data_var = _check_data_var(data_var)
     mean = np.asarray(mean, dtype=np.float64)
     if not np.all(np.isfinite(mean)):
         raise ValueError("mean: expected finite values")
     Phi = expm(process.integrated_beta(process.t_max) * process.F0)
     return gaussian_prior_kl(process, Phi, mean, data_var)[0]
+
+
+def _check_data_var(data_var, name="data_var"):
+    """``data_var`` as a finite float ``>= 0`` (``ValueError`` naming ``name`` otherwise)."""
+    try:
+        value = float(data_var)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a finite variance >= 0, got {type(data_var).__name__}") from None
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name}: expected a finite variance >= 0, got {data_var}")
+    return value
 
 
 def gaussian_entropy(variance, d=1):
@@ -109,12 +119,23 @@ def gaussian_entropy(variance, d=1):
     Parameters
     ----------
     variance : float
+        Finite, ``>= 0`` (0: a point mass, entropy ``-inf``).
     d : int
+        Dimension (positive).
 
     Returns
     -------
     float
+
+    Raises
+    ------
+    ValueError
+        If ``variance`` is negative or not finite, or ``d`` is not a positive integer.
     """
+    variance = _check_data_var(variance, "variance")
+    d = check_count(d, "d")
+    if variance == 0.0:
+        return -np.inf
     return 0.5 * d * (np.log(2.0 * np.pi * variance) + 1.0)
 
 
@@ -128,17 +149,27 @@ def gaussian_data_score(process, mean, data_var):
     ----------
     process : StationaryLinearSDE
     mean : float or (d,) array
+        Finite data mean.
     data_var : float
+        Variance of each data coordinate, finite and ``>= 0``.
 
     Returns
     -------
     callable
         ``score(y (m, K d), t) -> (m, K d)``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``mean`` or ``data_var`` when one is not finite (or the variance is negative).
     """
     from ..linalg import Kron
 
     check_stationary_process(process)
+    data_var = _check_data_var(data_var)
     mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
+    if not np.all(np.isfinite(mean)):
+        raise ValueError("mean: expected finite values")
 
     def score(y, t):
         Phi, Sigma = process.transition(t)
@@ -163,6 +194,8 @@ def exact_score_elbo(process, mean, data_var):
     float
         Nats per data point.
     """
+    check_stationary_process(process)
+    data_var = _check_data_var(data_var)
     mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
     return float(-gaussian_entropy(data_var, mean.size) - np.sum(prior_kl(process, mean, data_var)))
 
