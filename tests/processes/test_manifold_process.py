@@ -9,7 +9,7 @@ from opdiff.processes import BrownianMotion, ManifoldBrownianMotion
 
 
 def test_convention_matches_the_euclidean_brownian_motion():
-    # dX = sigma dW on R^d: transition N(x, sigma^2 t I), the lead's BrownianMotion(sigma)
+    # dX = sigma dW on R^d: transition N(x, sigma^2 t I), as opdiff.processes.BrownianMotion(sigma)
     rng = np.random.default_rng(0)
     x0, xt = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
     for sigma in (0.5, 2.0):
