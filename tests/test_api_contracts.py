@@ -540,7 +540,6 @@ PUBLIC_CASES = [
     ("opdiff.backend.check_count", "n", lambda: check_count(2.5, "n")),
     ("opdiff.backend.check_finite", "x", lambda: check_finite(with_nan(X), "x")),
     ("opdiff.backend.check_fitted", "", lambda: check_fitted(_oism(), "moment_means_")),
-    ("opdiff.backend.check_is_fitted", "", lambda: check_fitted(_oism(), ["moment_means_"])),
     ("opdiff.backend.check_points", "x", lambda: check_points(X[:, 0], "x")),
     ("opdiff.backend.check_positive", "h", lambda: check_positive(-1.0, "h")),
     ("opdiff.backend.check_time", "t", lambda: check_time(np.nan)),

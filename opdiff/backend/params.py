@@ -3,33 +3,18 @@
 :class:`ParamsMixin` gives any class whose ``__init__`` stores each keyword argument under its own
 name the methods ``get_params`` / ``set_params`` and a short repr; scikit-learn's ``clone``,
 ``GridSearchCV`` and ``cross_val_score`` rely on exactly these. :class:`NotFittedError` is both a
-``ValueError`` and an ``AttributeError``, as scikit-learn's is, so either ``except`` catches it.
+``ValueError`` and an ``AttributeError``, as scikit-learn's is, so either ``except`` catches it; :func:`opdiff.backend.check_fitted`
+raises it.
 """
 import inspect
 
 import numpy as np
 
-__all__ = ["ParamsMixin", "NotFittedError", "check_is_fitted"]
+__all__ = ["ParamsMixin", "NotFittedError"]
 
 
 class NotFittedError(ValueError, AttributeError):
     """Raised when a method that needs a fitted estimator is called before ``fit``."""
-
-
-def check_is_fitted(estimator, attributes):
-    """Raise :class:`NotFittedError` unless every name in ``attributes`` is set (not None) on ``estimator``.
-
-    Parameters
-    ----------
-    estimator : object
-    attributes : str or sequence of str
-        Fitted attributes (by convention ending in ``_``).
-    """
-    attributes = [attributes] if isinstance(attributes, str) else list(attributes)
-    if not all(getattr(estimator, name, None) is not None for name in attributes):
-        raise NotFittedError(
-            f"{type(estimator).__name__} is not fitted yet: call fit(X) before using this method"
-        )
 
 
 def _short(value, limit=60):

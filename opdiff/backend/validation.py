@@ -192,9 +192,11 @@ def check_fitted(estimator, attributes):
     attributes : str or sequence of str
         Fitted attributes (scikit-learn convention: they end in ``_``).
     """
-    from .params import check_is_fitted
+    from .params import NotFittedError
 
-    check_is_fitted(estimator, attributes)
+    attributes = [attributes] if isinstance(attributes, str) else list(attributes)
+    if not all(getattr(estimator, name, None) is not None for name in attributes):
+        raise NotFittedError(f"{type(estimator).__name__} is not fitted yet: call fit(X) before using this method")
 
 
 _EXTRAS = {"cupy": "gpu", "pykeops": "keops", "dask": "dask", "distributed": "dask",
