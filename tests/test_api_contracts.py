@@ -623,6 +623,11 @@ PUBLIC_CASES = [
     ("opdiff.estimators.elbo.gaussian_entropy", "d", lambda: elbo.gaussian_entropy(1.0, 0)),
     ("opdiff.estimators.elbo.gaussian_data_score", "data_var", lambda: elbo.gaussian_data_score(CLD, 0.0, -1.0)),
     ("opdiff.estimators.elbo.gaussian_data_score", "mean", lambda: elbo.gaussian_data_score(CLD, np.nan, 1.0)),
+    ("opdiff.estimators.elbo.GaussianData", "mean", lambda: elbo.GaussianData([np.nan, 0.0], 1.0)),
+    ("opdiff.estimators.elbo.GaussianData", "cov", lambda: elbo.GaussianData(np.zeros(2), -np.eye(2))),
+    ("opdiff.estimators.elbo.GaussianData", "X", lambda: elbo.GaussianData.fit(with_nan(X))),
+    ("opdiff.estimators.elbo.learned_elbo_gradient", "base",
+     lambda: elbo.learned_elbo_gradient(np.eye(2), np.eye(2), X, lambda y, t: y, lambda y, t, c: c, base=1.0)),
     # linalg
     ("opdiff.linalg.Scalar", "c", lambda: linalg.Scalar(np.nan)),
     ("opdiff.linalg.Diagonal", "v", lambda: linalg.Diagonal([1.0, np.inf])),

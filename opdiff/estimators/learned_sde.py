@@ -23,8 +23,8 @@ from ..backend import as_generator, check_choice, check_count, check_points, che
 from ..backend.optim import Adam
 from ..processes.base import LOG_2PI
 from .elbo_times import sample_times
-from .gaussian_elbo import (aux_term, call_model, check_stationary_process, gaussian_prior_kl, initial_cov,
-                            prior_term)
+from .gaussian_elbo import (GaussianData, aux_term, call_model, check_stationary_process, gaussian_prior_kl,
+                            initial_cov, prior_term)
 
 
 def _qd_from_params(G, B, noise_budget, eps):
@@ -318,7 +318,7 @@ def _lower_transpose_apply(L_inv, z):
 
 
 def dsm_elbo_with_gradients(process, x, model, rng=None, model_vjp=None, output="score", directions=(),
-                            t_min=1e-3, importance=True, time_groups=None):
+                            t_min=1e-3, importance=True, time_groups=None, base=None):
     """DSM ELBO of a batch with its gradients w.r.t. the model output and along directions of ``(Q, D)``.
 
     The estimate is :func:`opdiff.estimators.elbo.dsm_elbo` with ``n_times=1`` and ``boundary=False``, drawn
@@ -348,12 +348,18 @@ def dsm_elbo_with_gradients(process, x, model, rng=None, model_vjp=None, output=
         Draw this many times and give them to the rows in turn (row ``i`` gets time ``i mod time_groups``):
         still unbiased, and the transitions and their derivatives are computed once per distinct time. The
         values then differ from :func:`~opdiff.estimators.elbo.dsm_elbo`'s draws. Default: one time per row.
+    base : GaussianData, optional
+        The model is a correction: the score is ``base``'s exact marginal score under ``process`` plus the
+        model's score. The base's dependence on ``y`` and on ``(Q, D)`` enters the gradients in closed form
+        (:meth:`~opdiff.estimators.elbo.GaussianData.score_derivative`).
 
     Returns
     -------
     ElboGradients
     """
     check_stationary_process(process)
+    if base is not None and not isinstance(base, GaussianData):
+        raise TypeError(f"base: expected a GaussianData (e.g. GaussianData.fit(x)), got {type(base).__name__}")
     x = check_points(x, "x").astype(np.float64)
     check_choice(output, "output", {"score", "noise"})
     if not callable(model):
@@ -382,7 +388,12 @@ def dsm_elbo_with_gradients(process, x, model, rng=None, model_vjp=None, output=
     y = P[:, :, :1] * x[:, None, :] + L @ eps
     target = -_lower_transpose_apply(L_inv, eps)
     out = call_model(model, y.reshape(n, -1), t, "model").reshape(n, K, d)
-    score = -_lower_transpose_apply(L_inv, out) if output == "noise" else out
+    model_score = -_lower_transpose_apply(L_inv, out) if output == "noise" else out
+    if base is None:
+        score = model_score
+    else:
+        base_score, precision = base.block_score(P, Sigma, y)
+        score = base_score + model_score
     beta = process.beta(t)
     GG = 2.0 * process.D
     wb = (weight * beta)[:, None, None]
@@ -396,6 +407,8 @@ def dsm_elbo_with_gradients(process, x, model, rng=None, model_vjp=None, output=
     if not directions:
         return ElboGradients(values, cotangent.reshape(n, -1), gradients)
     y_cotangent = np.asarray(model_vjp(y.reshape(n, -1), t, cotangent.reshape(n, -1))).reshape(n, K, d)
+    if base is not None:
+        y_cotangent = y_cotangent + base.score_vjp(precision, score_cotangent)
     P_T = expm(tau_T * process.F0)
     x_norms = np.sum(x**2, axis=1)
     for j, (dQ, dD) in enumerate(directions):
@@ -406,7 +419,10 @@ def dsm_elbo_with_gradients(process, x, model, rng=None, model_vjp=None, output=
         dy = dP[:, :, :1] * x[:, None, :] + dL @ eps
         # d(L^{-T} z) = -L^{-T} dL^T L^{-T} z, for the target and (noise form) the score
         dtarget = -_lower_transpose_apply(L_inv, np.einsum("nlk,nld->nkd", dL, target))
-        dscore = -_lower_transpose_apply(L_inv, np.einsum("nlk,nld->nkd", dL, score)) if output == "noise" else 0.0
+        dscore = -_lower_transpose_apply(L_inv, np.einsum("nlk,nld->nkd", dL, model_score)) if output == "noise" \
+            else 0.0
+        if base is not None:
+            dscore = dscore + base.score_derivative(precision, P, dP, dSigma, y)
         dGG = 2.0 * np.asarray(dD)
         d_integrand = weight * beta * (-0.5 * np.einsum("kl,nkd,nld->n", dGG, score, score)
                                        + np.einsum("kl,nkd,nld->n", dGG, score, target)
@@ -421,7 +437,7 @@ def dsm_elbo_with_gradients(process, x, model, rng=None, model_vjp=None, output=
 
 
 def learned_elbo_gradient(G, B, x, model, model_vjp, output="noise", noise_budget=1.0, eps=1e-3, rng=None,
-                          t_min=1e-3, importance=True, time_groups=None, **process_kwargs):
+                          t_min=1e-3, importance=True, time_groups=None, base=None, **process_kwargs):
     """DSM ELBO of a batch under the learned process of ``(G, B)`` and its gradients w.r.t. ``G``, ``B`` and the model.
 
     Parameters
@@ -429,7 +445,7 @@ def learned_elbo_gradient(G, B, x, model, model_vjp, output="noise", noise_budge
     G, B : (K, K) and (K, r) arrays
         ``Q = G - G^T``, ``D = eps I + noise_budget B B^T / tr(B B^T)``.
     x : (n, d) array
-    model, model_vjp, output, rng, t_min, importance, time_groups
+    model, model_vjp, output, rng, t_min, importance, time_groups, base
         As :func:`dsm_elbo_with_gradients`.
     noise_budget, eps : float
     process_kwargs
@@ -448,7 +464,7 @@ def learned_elbo_gradient(G, B, x, model, model_vjp, output="noise", noise_budge
     G, B, process = _learned_process(G, B, check_positive(noise_budget, "noise_budget"), eps, process_kwargs)
     listed = list(_directions(G, B, noise_budget))
     result = dsm_elbo_with_gradients(process, x, model, rng, model_vjp, output, [(dQ, dD) for *_, dQ, dD in listed],
-                                     t_min, importance, time_groups)
+                                     t_min, importance, time_groups, base)
     grads = [np.zeros_like(G), np.zeros_like(B)]
     for (which, index, _, _), value in zip(listed, result.gradients):
         grads[which][index] = value

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from opdiff.estimators.elbo import (dsm_elbo, exact_score_elbo, fixed_score_elbo, gaussian_data_score,
+from opdiff.estimators.elbo import (GaussianData, dsm_elbo, exact_score_elbo, fixed_score_elbo, gaussian_data_score,
                                     gaussian_entropy, ism_elbo, learn_stationary_sde, learned_prior_kl, mean_elbo,
                                     prior_kl, sample_times)
 from opdiff.estimators.learned_sde import dsm_elbo_with_gradients, learned_elbo_gradient
@@ -225,23 +225,26 @@ def test_elbo_with_gradients_values_equal_dsm_elbo():
                                reference, rtol=1e-8, atol=1e-8)
 
 
-@pytest.mark.parametrize("output, time_groups", [("noise", None), ("score", 4)])
-def test_learned_elbo_gradient_matches_finite_differences(output, time_groups):
+@pytest.mark.parametrize("output, time_groups, with_base", [("noise", None, False), ("score", 4, False),
+                                                         ("noise", 4, True)])
+def test_learned_elbo_gradient_matches_finite_differences(output, time_groups, with_base):
     """The reparameterised (Q, D) gradient of the Monte Carlo ELBO against central differences of the same
-    estimate (same seed: common random numbers), with a nonlinear model entering through its VJP."""
+    estimate (same seed: common random numbers), with a nonlinear model entering through its VJP, alone or
+    as a correction on a Gaussian base whose marginals also move with (Q, D)."""
     rng = np.random.default_rng(22)
     G, B = rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
     x = _data(40, seed=23)
     model, vjp = _tanh_noise_model(2, 2, 24)
+    base = GaussianData.fit(x) if with_base else None
 
     def mean_value(g, b):  # the value alone, on the process the parameterisation defines
         Q, D = g - g.T, 1e-3 * np.eye(2) + 2.0 * b @ b.T / np.trace(b @ b.T)
         return np.mean(dsm_elbo_with_gradients(StationaryLinearSDE(Q, D, np.eye(2)), x, model, rng=25,
-                                               output=output, time_groups=time_groups).values)
+                                               output=output, time_groups=time_groups, base=base).values)
 
     values, cotangent, grad_G, grad_B, process = learned_elbo_gradient(G, B, x, model, vjp, output=output,
                                                                        noise_budget=2.0, rng=25,
-                                                                       time_groups=time_groups)
+                                                                       time_groups=time_groups, base=base)
     fd_G, fd_B = _fd_gradient(mean_value, G, B, h=1e-5)
     # central differences: O(h^2) = 1e-10 truncation, round-off ~1e-16 |value| / h ~ 1e-9 of values ~ 10
     scale = np.max(np.abs(np.concatenate([fd_G.ravel(), fd_B.ravel()])))
@@ -251,7 +254,7 @@ def test_learned_elbo_gradient_matches_finite_differences(output, time_groups):
     shift = np.zeros_like(cotangent)
     shift[3, 1] = 1e-6
     plus, minus = (dsm_elbo_with_gradients(process, x, lambda y, t: model(y, t) + sign * shift, rng=25,
-                                           output=output, time_groups=time_groups).values[3]
+                                           output=output, time_groups=time_groups, base=base).values[3]
                    for sign in (1.0, -1.0))
     np.testing.assert_allclose((plus - minus) / 2e-6, cotangent[3, 1], rtol=1e-5)
     assert process.stationarity_residual() < 1e-13
