@@ -53,8 +53,6 @@ PAPER_TABLE_2 = {"MNIST": {"VP": 1.0890, "CLD": 0.9200, "ALDA": 2.0610, "MALDA":
 PROCESSES = ("VP", "CLD", "ALDA", "MALDA", "learned")
 #: tr(D) of the learned process (CLD's, with mass 1: Gamma = 2).
 NOISE_BUDGET = 2.0
-#: Variance of the logit data (about 2^2) and of the auxiliary start, for the input preconditioning.
-DATA_VAR, AUX_VAR = 4.0, 0.01
 LOGIT = LogitTransform(0.05)
 #: Settings per run size on top of the shared ones: ELBO training steps, batch, distinct training times per
 #: batch (rows share them in turn; the ELBO stays unbiased), importance-sampled time draws per held-out point
@@ -138,29 +136,19 @@ def _process(name, model=None):
     return getattr(StationaryLinearSDE, name.lower())()
 
 
-def input_scale(t, K, d):
-    """Per-block network input scale ``(n, K d)``, a function of ``t`` only (the same for every process).
-
-    ``1 / sqrt(v0 e^{-u} + 1 - e^{-u})`` with ``u = 0.1 t + 4.95 t^2`` (the VP schedule's integrated ``beta``)
-    and ``v0`` the start variance of the block (data: about 4; auxiliary: 0.01): unit-variance inputs along
-    the way from the start to the stationary law ``N(0, I)``. Independent of ``(Q, D)``, so that the model's
-    dependence on the process is only through its input ``y``.
-    """
-    decay = np.exp(-(0.1 * t + 4.95 * t**2))[:, None]
-    start = np.array([DATA_VAR] + [AUX_VAR] * (K - 1))[None, :]
-    return np.repeat(1.0 / np.sqrt(start * decay + 1.0 - decay), d, axis=1)
-
-
 def network_score(process, network, base):
-    """``score(y, t) = s_base(y, t) - L(t)^{-T} eps_hat(c(t) y, t)``: the Gaussian base's exact score under
-    ``process`` plus the score of a noise-prediction network."""
+    """``score(y, t) = s_base(y, t) - L(t)^{-T} eps_hat(y, log t)``: the Gaussian base's exact score under
+    ``process`` plus the score of a noise-prediction network.
+
+    The network sees the raw state: scaling each block to unit variance (the velocity blocks by up to 10 at
+    small ``t``) cut the networks' gain over the base under CLD from 0.11 to 0.04 bits/dim and under MALDA
+    from 0.018 to 0.002 at "quick" size, with VP unchanged within its standard error."""
     base_score = base.marginal_score(process)
 
     def score(y, t):
         times = np.broadcast_to(np.asarray(t, dtype=np.float64), (y.shape[0],))
         _, Sigma = process.transition(times)
-        scale = input_scale(times, process.n_blocks, y.shape[1] // process.n_blocks)
-        return base_score(y, times) - Sigma.cholesky().transpose().solve(network.forward(scale * y, np.log(times)))
+        return base_score(y, times) - Sigma.cholesky().transpose().solve(network.forward(y, np.log(times)))
     return score
 
 
@@ -185,11 +173,10 @@ class VPFlowModel:
     def score_vjp(self, y, t, v):
         """``(d score / d y)^T v``: the base's closed form plus the network's backward pass; ``(m, d)``."""
         times = np.broadcast_to(np.asarray(t, dtype=np.float64), (y.shape[0],))
-        scale = input_scale(times, 1, y.shape[1])
-        self.network.forward(scale * y, np.log(times))
+        self.network.forward(y, np.log(times))
         Phi, Sigma = self.process.transition(times)
         _, precision = self.base.block_score(Phi.block, Sigma.block, y[:, None, :])
-        return scale * self.network.backward(-Sigma.cholesky().solve(v)) \
+        return self.network.backward(-Sigma.cholesky().solve(v)) \
             + self.base.score_vjp(precision, v[:, None, :])[:, 0]
 
 
@@ -249,10 +236,10 @@ def train_process(name, levels, base, size, cache, seed=0):
 
     def step(joint, _, rng):
         x, _ = LOGIT.forward(dequantize(levels[rng.integers(levels.shape[0], size=batch)], DIGITS_LEVELS, rng=rng))
-        forward = lambda y, t: joint.forward(input_scale(t, K, 64) * y, np.log(t))  # noqa: E731
+        forward = lambda y, t: joint.forward(y, np.log(t))  # noqa: E731
         if name == "learned":
             def vjp(y, t, cotangent):  # J^T cotangent through the network's input
-                return input_scale(t, K, 64) * joint.backward(cotangent)
+                return joint.backward(cotangent)
             *_, grad_G, grad_B, _ = learned_elbo_gradient(
                 joint.params["G"], joint.params["B"], x, forward, vjp, output="noise", noise_budget=NOISE_BUDGET,
                 rng=rng, time_groups=size["time_groups"], base=base)
@@ -262,7 +249,7 @@ def train_process(name, levels, base, size, cache, seed=0):
         return loss
 
     fingerprint = fingerprint_of(f"mdm-{name}", _process(name, model), levels, size, time_groups=size["time_groups"],
-                                 data_var=DATA_VAR, aux_var=AUX_VAR, noise_budget=NOISE_BUDGET,
+                                 noise_budget=NOISE_BUDGET, inputs="raw state",
                                  base="full-covariance Gaussian of the training logits", loss="noise prediction")
     loop = train(model, step, size["n_steps"], cache / f"{name}.npz", fingerprint, seed)
     return loop.average, np.asarray(loop.losses)
