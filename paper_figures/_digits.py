@@ -10,6 +10,7 @@ import numpy as np
 
 from opdiff.backend.threads import single_threaded_blas
 from opdiff.datasets import load_digits_images
+from opdiff.metrics import frechet_distance, frechet_standard_error
 from opdiff.neural import TrainingLoop
 from opdiff.neural.training import data_checksum, read_checkpoint
 from paper_figures import check_size
@@ -74,6 +75,40 @@ def train(network, step_function, n_steps, cache_file, fingerprint, seed):
     with single_threaded_blas():  # small matrices: BLAS threads only add contention on two cores
         loop.run(n_steps, step_function, rng, checkpoint=cache_file, checkpoint_every=max(n_steps // 4, 1))
     return loop
+
+
+def sample_distance(samples, reference, classifier, seed=0):
+    """Frechet distance of ``samples`` to ``reference`` on the digits classifier's features, with its bootstrap
+    standard error (:func:`opdiff.metrics.frechet_standard_error`).
+
+    Parameters
+    ----------
+    samples, reference : (n, 64) or (n, 1, 8, 8) arrays
+    classifier : DigitsClassifier
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``{"distance": float, "distance_standard_error": float}``.
+    """
+    features, reference_features = classifier.features(samples), classifier.features(reference)
+    return {"distance": frechet_distance(features, reference_features),
+            "distance_standard_error": frechet_standard_error(features, reference_features, rng=seed)}
+
+
+def differ(value, other, error, other_error):
+    """Whether two independent estimates differ by more than twice their combined standard error.
+
+    Parameters
+    ----------
+    value, other, error, other_error : float
+
+    Returns
+    -------
+    bool
+    """
+    return abs(value - other) > 2.0 * np.hypot(error, other_error)
 
 
 def fingerprint_of(label, process, X, size, **extra):

@@ -6,7 +6,9 @@ coloured-noise prediction ``|eps_w - eps_theta(x_t, t)|^2`` with ``x_t = a_t x_0
 and sampled by DDIM (``eta = 0``, :func:`opdiff.sampling.sample_ddim`) from the process's own prior
 ``N(0, Sigma_w)``. Sample quality is the Frechet distance on the features of the fixed digits classifier
 (:func:`opdiff.metrics.frechet_digits_distance`; the paper's FID is on Inception features: the scales differ,
-the comparisons between models are the point).
+the comparisons between models are the point), with its bootstrap standard error
+(:func:`opdiff.metrics.frechet_standard_error`): the figures draw 2 standard errors and say when a
+difference between two models is within twice their combined standard error.
 
 Selective omission: the training digits are corrupted inside the band ``[0.4, 0.5]`` cycles/pixel (Fig. 5 of
 the paper), ``x' = x + eps_[0.4, 0.5]``; the isotropic model learns the corruption, the band-omitting
@@ -23,13 +25,13 @@ import numpy as np  # noqa: E402
 
 from opdiff.datasets import load_digits_images  # noqa: E402
 from opdiff.datasets.images import corrupt_band  # noqa: E402
-from opdiff.metrics import DigitsClassifier, frechet_digits_distance  # noqa: E402
+from opdiff.metrics import DigitsClassifier  # noqa: E402
 from opdiff.neural import MLP  # noqa: E402
 from opdiff.processes import SpectralAnisotropic  # noqa: E402
 from opdiff.sampling import sample_ddim  # noqa: E402
 from paper_figures import cache_dir, record_results, save_figure  # noqa: E402
-from paper_figures._digits import (SIZES, digits_split, fingerprint_of, image_rows, merged_legend, note,  # noqa: E402
-                                   output_folder, train)
+from paper_figures._digits import (SIZES, differ, digits_split, fingerprint_of, image_rows, merged_legend,  # noqa: E402
+                                   note, output_folder, sample_distance, train)
 
 SHAPE = (1, 8, 8)
 #: Exponents of the sweep per run size (0 is the isotropic baseline).
@@ -48,7 +50,8 @@ CAPTIONS = {
         "Analogue of Table 1 / Fig. 3 of arXiv 2510.09660 (SAGD) on the 8 x 8 digits: Frechet distance "
         "(features of a fixed digits classifier; lower is better) between DDIM samples and the digits, for "
         "power-law SAGD w(f) = (|f| + 1e-10)^alpha at each exponent alpha (alpha = 0: the isotropic baseline), "
-        "the same MLP trained by coloured-noise prediction for each; right axis: the paper's MNIST FID "
+        "the same MLP trained by coloured-noise prediction for each (bars: 2 bootstrap standard errors of the "
+        "distance); right axis: the paper's MNIST FID "
         "(Inception 768-d block). Right: samples, one row per exponent, under a row of training digits."),
     "sagd_omission.png": (
         "Analogue of Table 2 / Fig. 5 of arXiv 2510.09660 (selective omission) on the 8 x 8 digits: the training "
@@ -136,22 +139,23 @@ def train_and_sample(label, process, X, size, cache, seed=0):
 
 
 def exponent_sweep(size_name, out, classifier):
-    """``{alpha: Frechet distance}`` and the sample rows."""
+    """``{alpha: {"distance", "distance_standard_error"}}`` and the sample rows."""
     size = SIZES[size_name]
     X = digits_split(size["n_train"], size["n_test"])[0].reshape(-1, 64)
     reference = load_digits_images().reshape(-1, 64)
     cache = cache_dir(out, "sagd")
-    distances, rows = {}, {}
+    measured, rows = {}, {}
     for alpha in EXPONENTS[size_name]:
         process = SpectralAnisotropic.power_law(SHAPE, alpha)
         samples, _ = train_and_sample(f"alpha{alpha:+.3f}", process, X, size, cache)
-        distances[alpha] = frechet_digits_distance(samples, reference, classifier)
+        measured[alpha] = sample_distance(samples, reference, classifier)
         rows[alpha] = samples
-    return distances, rows, X
+    return measured, rows, X
 
 
 def omission(size_name, out, classifier):
-    """``{model: {"distance", "band_energy"}}`` for the isotropic and band-omitting models, and the images."""
+    """``{model: {"distance", "distance_standard_error", "band_energy"}}`` for the isotropic and band-omitting
+    models, and the images."""
     size = SIZES[size_name]
     clean = digits_split(size["n_train"], size["n_test"])[0]
     corrupted = corrupt_band(clean, CORRUPTION_BAND, 1.0, rng=11).reshape(-1, 64)
@@ -170,11 +174,10 @@ def omission(size_name, out, classifier):
     table, images = {}, {"clean digits": clean.reshape(-1, 64), "corrupted (training)": corrupted}
     for name, process in models.items():
         samples, _ = train_and_sample(f"omission-{name.split()[0]}", process, corrupted, size, cache)
-        table[name] = {"distance": frechet_digits_distance(samples, reference, classifier),
-                       "band_energy": band_energy(samples)}
+        table[name] = dict(sample_distance(samples, reference, classifier), band_energy=band_energy(samples))
         images[name] = samples
-    references = {name: {"distance": frechet_digits_distance(images[name], reference, classifier),
-                         "band_energy": band_energy(images[name])} for name in ("clean digits", "corrupted (training)")}
+    references = {name: dict(sample_distance(images[name], reference, classifier), band_energy=band_energy(images[name]))
+                  for name in ("clean digits", "corrupted (training)")}
     return table, references, images
 
 
@@ -192,10 +195,13 @@ def make(out_dir, size="quick"):
     """
     size, out = output_folder(out_dir, size)
     classifier = DigitsClassifier.load(cache_dir(out, "frechet_classifier"))
-    distances, rows, X = exponent_sweep(size, out, classifier)
-    alphas = sorted(distances)
+    measured, rows, X = exponent_sweep(size, out, classifier)
+    alphas = sorted(measured)
+    distances = {a: measured[a]["distance"] for a in alphas}
+    errors = {a: measured[a]["distance_standard_error"] for a in alphas}
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.0, 1.2]})
-    axes[0].plot(alphas, [distances[a] for a in alphas], "o-", color="tab:blue", label="ours (8x8 digits)")
+    axes[0].errorbar(alphas, [distances[a] for a in alphas], yerr=[2 * errors[a] for a in alphas], fmt="o-",
+                     color="tab:blue", capsize=3, label="ours (8x8 digits), 2 bootstrap s.e.")
     axes[0].axhline(distances[0.0], color="tab:blue", ls=":", label="ours, isotropic baseline")
     axes[0].set(xlabel="power-law exponent alpha", ylabel="Frechet distance (digits classifier)",
                 title="SAGD exponent sweep")
@@ -205,8 +211,13 @@ def make(out_dir, size="quick"):
     twin.set_ylabel("paper's FID (Inception 768-d)", color="tab:orange")
     best = min(distances, key=distances.get)
     agree = "agrees" if best < 0 else "disagrees"
+    resolved = best == 0.0 or differ(distances[best], distances[0.0], errors[best], errors[0.0])
     note(axes[0], f"our best alpha: {best:+.2f}; the paper's MNIST best: -0.06\n"
-                  f"(negative alpha better): ours {agree}")
+                  f"(negative alpha better): ours {agree}"
+                  + ("" if resolved else f"\nbut alpha {best:+.2f} and the baseline are within 2 s.e.")
+                  + "".join(f"\nalpha {a:+.2f} worse than the baseline beyond 2 s.e." for a in alphas
+                            if distances[a] > distances[0.0] and differ(distances[a], distances[0.0], errors[a],
+                                                                        errors[0.0])))
     merged_legend(axes[0], twin, bbox_to_anchor=(0.0, -0.14), ncol=3)
     image_rows([X] + [rows[a] for a in alphas], ["training"] + [f"alpha {a:+.2f}" for a in alphas], axes[1])
     axes[1].set_title("DDIM samples per exponent")
@@ -220,7 +231,8 @@ def make(out_dir, size="quick"):
     axes[0].set_title(f"corruption band {CORRUPTION_BAND} cycles/pixel")
     names = list(table)
     positions = np.arange(len(names))
-    axes[1].bar(positions - 0.2, [table[n]["distance"] for n in names], 0.4, label="ours (Frechet, classifier)")
+    axes[1].bar(positions - 0.2, [table[n]["distance"] for n in names], 0.4, label="ours (Frechet, classifier)",
+                yerr=[2 * table[n]["distance_standard_error"] for n in names], capsize=3)
     twin = axes[1].twinx()
     twin.bar(positions + 0.2, [PAPER_OMISSION_FID[n] for n in names], 0.4, color="tab:orange",
              label="paper, MNIST FID")
@@ -228,8 +240,12 @@ def make(out_dir, size="quick"):
     axes[1].set(xticks=positions, xticklabels=["isotropic", "band-omitting\nSAGD"],
                 ylabel="Frechet distance to clean digits", title="distance to the clean digits")
     merged_legend(axes[1], twin, bbox_to_anchor=(0.0, -0.2))
-    wins = table["band-omitting SAGD"]["distance"] < table["isotropic"]["distance"]
-    note(axes[1], "SAGD closer: " + ("yes, as in the paper" if wins else "no, unlike the paper"))
+    sagd, isotropic = table["band-omitting SAGD"], table["isotropic"]
+    wins = sagd["distance"] < isotropic["distance"]
+    beyond = differ(sagd["distance"], isotropic["distance"], sagd["distance_standard_error"],
+                    isotropic["distance_standard_error"])
+    note(axes[1], "SAGD closer: " + ("yes, as in the paper" if wins else "no, unlike the paper")
+         + ("" if beyond else "\n(within 2 s.e.)"))
     energy_names = list(references) + names
     values = [({**references, **table})[n]["band_energy"] for n in energy_names]
     floor = 1e-34  # exact zeros (no forward noise in the band) drawn at the floor of the log axis
@@ -246,7 +262,8 @@ def make(out_dir, size="quick"):
     record_results(out, "sagd_details", {
         "paper_mnist_fid_table_1": {f"{a:+.3f}": v for a, v in PAPER_MNIST_FID.items()},
         "paper_omission_fid_band_0.4_0.5": PAPER_OMISSION_FID, "omission_references": references,
-        "best_exponent_ours": best, "classifier_test_accuracy": classifier.test_accuracy, "size": size})
+        "best_exponent_ours": best, "exponent_sweep_standard_error": {f"{a:+.3f}": errors[a] for a in alphas},
+        "classifier_test_accuracy": classifier.test_accuracy, "size": size})
     return [str(sweep_path), str(omission_path)]
 
 

@@ -658,6 +658,8 @@ PUBLIC_CASES = [
     # metrics
     ("opdiff.metrics.mmd_squared", "x", lambda: metrics.mmd_squared(X[:1], X)),
     ("opdiff.metrics.frechet_distance", "features1", lambda: metrics.frechet_distance(with_nan(X), X)),
+    ("opdiff.metrics.frechet_standard_error", "n_bootstrap", lambda: metrics.frechet_standard_error(X, X, 1)),
+    ("opdiff.metrics.frechet_standard_error", "features2", lambda: metrics.frechet_standard_error(X, X[:, :1])),
     ("opdiff.metrics.frechet_digits_distance", "images1",
      lambda: metrics.frechet_digits_distance(np.full((4, 1, 8, 8), np.nan), np.zeros((4, 1, 8, 8)))),
     ("opdiff.metrics.vendi_score", "samples", lambda: metrics.vendi_score(with_nan(X))),

@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from ..backend import check_count, check_points
+from ..backend import as_generator, check_count, check_points
 from ..backend.optim import Adam
 from ..backend.threads import single_threaded_blas
 
@@ -56,6 +56,17 @@ def gaussian_frechet(mean1, cov1, mean2, cov2):
     return max(value, 0.0)
 
 
+def _check_feature_sets(features1, features2):
+    """Two float64 feature sets with the same number of columns and at least two rows each."""
+    features1, features2 = check_points(features1, "features1"), check_points(features2, "features2")
+    if features1.shape[1] != features2.shape[1]:
+        raise ValueError(f"features2: expected {features1.shape[1]} features to match features1, "
+                         f"got {features2.shape[1]}")
+    if features1.shape[0] < 2 or features2.shape[0] < 2:
+        raise ValueError("features1, features2: expected at least two rows each (a covariance is fitted)")
+    return features1.astype(np.float64), features2.astype(np.float64)
+
+
 def frechet_distance(features1, features2):
     """Frechet distance between Gaussians fitted to two feature sets (the FID formula).
 
@@ -69,15 +80,39 @@ def frechet_distance(features1, features2):
     -------
     float
     """
-    features1, features2 = check_points(features1, "features1"), check_points(features2, "features2")
-    if features1.shape[1] != features2.shape[1]:
-        raise ValueError(f"features2: expected {features1.shape[1]} features to match features1, "
-                         f"got {features2.shape[1]}")
-    if features1.shape[0] < 2 or features2.shape[0] < 2:
-        raise ValueError("features1, features2: expected at least two rows each (a covariance is fitted)")
-    f1, f2 = features1.astype(np.float64), features2.astype(np.float64)
+    f1, f2 = _check_feature_sets(features1, features2)
     return gaussian_frechet(f1.mean(axis=0), np.atleast_2d(np.cov(f1, rowvar=False)),
                             f2.mean(axis=0), np.atleast_2d(np.cov(f2, rowvar=False)))
+
+
+def frechet_standard_error(features1, features2, n_bootstrap=200, rng=None):
+    """Bootstrap standard error of :func:`frechet_distance`: the spread of the distance over resamplings.
+
+    Both sets are resampled with replacement (rows drawn independently), ``n_bootstrap`` times; the
+    standard deviation of the resampled distances estimates the sampling noise of the distance between
+    two finite sets, which is what decides whether two models' distances differ. (The resampled distances
+    are biased upwards by ties; their spread is the estimate, not their mean.)
+
+    Parameters
+    ----------
+    features1 : (n, k) array
+    features2 : (m, k) array
+        At least two rows each.
+    n_bootstrap : int
+        Number of resamplings (at least 2).
+    rng : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    float
+    """
+    features1, features2 = _check_feature_sets(features1, features2)
+    n_bootstrap = check_count(n_bootstrap, "n_bootstrap", minimum=2)
+    rng = as_generator(rng)
+    values = [frechet_distance(features1[rng.integers(features1.shape[0], size=features1.shape[0])],
+                               features2[rng.integers(features2.shape[0], size=features2.shape[0])])
+              for _ in range(n_bootstrap)]
+    return float(np.std(values, ddof=1))
 
 
 def default_cache_folder():

@@ -57,6 +57,10 @@ def test_sagd_sweep_and_omission(out):
     references = results["sagd_details"]["omission_references"]
     assert references["corrupted (training)"]["band_energy"] > 5 * references["clean digits"]["band_energy"]
     assert all(np.isfinite(v["distance"]) for v in omission.values())
+    # the bootstrap standard errors the figure's bars and notes use: positive, and below the distances' scale
+    errors = results["sagd_details"]["exponent_sweep_standard_error"]
+    assert set(errors) == set(sweep) and all(0 < errors[a] < sweep[a] for a in sweep)
+    assert all(0 < v["distance_standard_error"] < v["distance"] for v in omission.values())
 
 
 def test_gfdm_settings(out):
@@ -65,6 +69,8 @@ def test_gfdm_settings(out):
     results = json.loads((out / "results.json").read_text())
     table = results["gfdm"]
     assert set(table) == {fig_gfdm.setting_name(*s) for s in fig_gfdm.SETTINGS["test"]} and "VP" in table
-    for values in table.values():
+    errors = results["gfdm_details"]["distance_standard_error"]
+    for name, values in table.items():
         assert np.isfinite(values["distance"]) and values["distance"] >= 0
+        assert 0 < errors[name] < values["distance"], name
         assert np.isfinite(values["diversity"]) and values["diversity"] > 0
