@@ -215,9 +215,9 @@ def make(out_dir, size="quick"):
     note(axes[0], f"our best alpha: {best:+.2f}; the paper's MNIST best: -0.06\n"
                   f"(negative alpha better): ours {agree}"
                   + ("" if resolved else f"\nbut alpha {best:+.2f} and the baseline are within 2 s.e.")
-                  + "".join(f"\nalpha {a:+.2f} worse than the baseline beyond 2 s.e." for a in alphas
-                            if distances[a] > distances[0.0] and differ(distances[a], distances[0.0], errors[a],
-                                                                        errors[0.0])))
+                  + "".join(f"\nalpha {a:+.2f}: {'worse than' if distances[a] > distances[0.0] else 'better than'}"
+                            f" the baseline beyond 2 s.e." if differ(distances[a], distances[0.0], errors[a], errors[0.0])
+                            else f"\nalpha {a:+.2f}: within 2 s.e. of the baseline" for a in alphas if a != 0.0))
     merged_legend(axes[0], twin, bbox_to_anchor=(0.0, -0.14), ncol=3)
     image_rows([X] + [rows[a] for a in alphas], ["training"] + [f"alpha {a:+.2f}" for a in alphas], axes[1])
     axes[1].set_title("DDIM samples per exponent")
