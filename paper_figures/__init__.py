@@ -7,12 +7,16 @@ every figure in minutes on two cores) and ``"full"`` (the papers' sizes). Each m
 what is plotted, and our numbers beside the paper's), writes its PNGs with :func:`save_figure` and
 ``caption=CAPTIONS[name]`` (drawn under the figure; the docs gallery shows the same text), records every
 number it shows with :func:`record_results` in ``results.json`` beside them, under the figure's name,
-and keeps trained weights under :func:`cache_dir` so that a second run only plots.
+and keeps trained weights under :func:`cache_dir`, and evaluated numbers with :func:`cached` (keyed by a
+:func:`fingerprint` of their settings), so that a second run only plots.
 """
+import hashlib
 import importlib
 import json
 import pathlib
 import pkgutil
+
+import numpy as np
 
 #: The run sizes, smallest first.
 SIZES = ("test", "quick", "full")
@@ -146,6 +150,67 @@ def cache_dir(out_dir, name):
     path = pathlib.Path(out_dir) / "cache" / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def fingerprint(*values):
+    """A short hash of JSON-serialisable ``values`` (the settings a cached result depends on).
+
+    Parameters
+    ----------
+    *values : JSON-serialisable objects (tuples are written as lists)
+
+    Returns
+    -------
+    str
+        12 hexadecimal digits of the SHA-1 of the sorted JSON.
+    """
+    return hashlib.sha1(json.dumps(values, sort_keys=True, default=list).encode()).hexdigest()[:12]
+
+
+def _split(value, arrays, key):
+    """``value`` with every array replaced by ``{"__array__": name}`` and stored in ``arrays[name]``."""
+    if isinstance(value, dict):
+        return {k: _split(v, arrays, f"{key}/{k}") for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        arrays[key] = value
+        return {"__array__": key}
+    return float(value) if isinstance(value, np.floating) else value
+
+
+def _join(value, arrays):
+    if isinstance(value, dict):
+        if set(value) == {"__array__"}:
+            return arrays[value["__array__"]]
+        return {k: _join(v, arrays) for k, v in value.items()}
+    return value
+
+
+def cached(path, compute):
+    """``compute()`` (a nested dict of arrays, numbers and strings), stored in ``path`` (``.npz``) the first
+    time and read back from it afterwards, so that a second run of a figure only plots.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    compute : callable
+        ``compute() -> dict``.
+
+    Returns
+    -------
+    dict
+    """
+    path = pathlib.Path(path)
+    if path.exists():
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files if name != "__tree__"}
+            return _join(json.loads(str(stored["__tree__"])), arrays)
+    values = compute()
+    arrays = {}
+    tree = _split(values, arrays, "")
+    temporary = path.with_name(path.stem + ".partial.npz")
+    np.savez(temporary, __tree__=np.array(json.dumps(tree)), **arrays)
+    temporary.replace(path)
+    return values
 
 
 def figure_modules():

@@ -28,8 +28,11 @@ The VP network's bits/dim also come from its probability-flow ODE (:func:`opdiff
 Hutchinson divergence through the network's backward pass).
 
 ``make(out_dir, size="quick")`` writes ``mdm_bits_per_dim.png`` and the ``mdm_bits_per_dim`` table (and
-``mdm_details``) to ``results.json``.
+``mdm_details``) to ``results.json``. Weights are cached under ``out_dir/cache/mdm``, and so is their
+evaluation (keyed by the settings and the checkpoints' hashes), so a second run only plots.
 """
+import hashlib
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -44,7 +47,7 @@ from opdiff.metrics.likelihood import LogitTransform, bits_per_dim, dequantize  
 from opdiff.neural import MLP  # noqa: E402
 from opdiff.neural.forms import GaussianForm  # noqa: E402
 from opdiff.processes import StationaryLinearSDE  # noqa: E402
-from paper_figures import cache_dir, record_results, save_figure  # noqa: E402
+from paper_figures import cache_dir, cached, fingerprint, record_results, save_figure  # noqa: E402
 from paper_figures._digits import SIZES, digits_split, fingerprint_of, output_folder, train  # noqa: E402
 
 #: Table 2 of arXiv 2302.07261 (submission): bits/dim upper bounds.
@@ -271,15 +274,40 @@ def paired_gain(process, score, base_score, test, n_times, seed=5):
 
 
 def run(size_name, out_dir):
-    """Train the five models, evaluate them and the smoother; returns the numbers the figure shows."""
+    """Train the five models (or read their weights), then evaluate them and the smoother (or read the
+    evaluation cached for exactly these weights); returns the numbers the figure shows."""
     evaluation = EVALUATION[size_name]
     size = dict(SIZES[size_name], **{key: evaluation[key] for key in ("n_steps", "batch_size", "time_groups", "hidden")})
     cache = cache_dir(out_dir, "mdm")
     levels, test, ldj = digits_logit_data(size)
     base = gaussian_base(levels)
+    trained = {name: train_process(name, levels, base, size, cache) for name in PROCESSES}
+    weights = [hashlib.sha1((cache / f"{name}.npz").read_bytes()).hexdigest() for name in PROCESSES]
+    return cached(cache / f"evaluation_{fingerprint(size_name, evaluation, weights)}.npz",
+                  lambda: evaluate(trained, levels, base, test, ldj, evaluation))
+
+
+def evaluate(trained, levels, base, test, ldj, evaluation):
+    """Held-out bits/dim of the trained models, of their Gaussian base and of the smoother.
+
+    Parameters
+    ----------
+    trained : dict
+        ``{process name: (model, losses)}`` from :func:`train_process`.
+    levels : (n, 64) array
+        Training grey levels.
+    base : GaussianData
+    test, ldj : arrays
+        Held-out logit data and their log-Jacobians.
+    evaluation : dict
+        The entry of :data:`EVALUATION`.
+
+    Returns
+    -------
+    dict
+    """
     ours, base_only, gains, losses, learned = {}, {}, {}, {}, {}
-    for name in PROCESSES:
-        model, losses[name] = train_process(name, levels, base, size, cache)
+    for name, (model, losses[name]) in trained.items():
         process = _process(name, model)
         ours[name] = held_out_bits_per_dim(process, network_score(process, model, base), test, ldj,
                                            evaluation["n_times"])

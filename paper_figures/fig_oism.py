@@ -25,8 +25,6 @@ Network weights (checkpoints) and every evaluated number and sample are cached u
 ``out_dir/cache/oism``, keyed by the run size and its settings; delete that folder to recompute after a
 change of the library.
 """
-import hashlib
-import json
 import pathlib
 import warnings
 
@@ -46,7 +44,7 @@ from opdiff.neural import NeuralScoreModel  # noqa: E402
 from opdiff.processes.manifold import ManifoldBrownianMotion  # noqa: E402
 from opdiff.sampling import log_likelihood, sample_manifold_probability_flow  # noqa: E402
 from opdiff.spectral import Fourier  # noqa: E402
-from paper_figures import cache_dir, check_size, record_results, save_figure  # noqa: E402
+from paper_figures import cache_dir, cached, check_size, fingerprint, record_results, save_figure  # noqa: E402
 
 WEIGHTS = np.array([0.45, 0.35, 0.2])
 MEANS = np.array([-2.2, 0.4, 2.7])
@@ -111,66 +109,6 @@ def _wrap(x):
     return np.mod(x + np.pi, 2 * np.pi) - np.pi
 
 
-# ---------------------------------------------------------------------------------------------- cache
-def fingerprint(*values):
-    """A short hash of JSON-serialisable ``values`` (the settings a cached result depends on).
-
-    Parameters
-    ----------
-    *values : JSON-serialisable objects (tuples are written as lists)
-
-    Returns
-    -------
-    str
-        12 hexadecimal digits of the SHA-1 of the sorted JSON.
-    """
-    return hashlib.sha1(json.dumps(values, sort_keys=True, default=list).encode()).hexdigest()[:12]
-
-
-def _split(value, arrays, key):
-    """``value`` with every array replaced by ``{"__array__": name}`` and stored in ``arrays[name]``."""
-    if isinstance(value, dict):
-        return {k: _split(v, arrays, f"{key}/{k}") for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        arrays[key] = value
-        return {"__array__": key}
-    return float(value) if isinstance(value, np.floating) else value
-
-
-def _join(value, arrays):
-    if isinstance(value, dict):
-        if set(value) == {"__array__"}:
-            return arrays[value["__array__"]]
-        return {k: _join(v, arrays) for k, v in value.items()}
-    return value
-
-
-def cached(path, compute):
-    """``compute()`` (a nested dict of arrays, numbers and strings), stored in ``path`` (``.npz``) the first
-    time and read back from it afterwards, so that a second run of a figure only plots.
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-    compute : callable
-        ``compute() -> dict``.
-
-    Returns
-    -------
-    dict
-    """
-    path = pathlib.Path(path)
-    if path.exists():
-        with np.load(path, allow_pickle=False) as stored:
-            arrays = {name: stored[name] for name in stored.files if name != "__tree__"}
-            return _join(json.loads(str(stored["__tree__"])), arrays)
-    values = compute()
-    arrays = {}
-    tree = _split(values, arrays, "")
-    temporary = path.with_name(path.stem + ".partial.npz")
-    np.savez(temporary, __tree__=np.array(json.dumps(tree)), **arrays)
-    temporary.replace(path)
-    return values
 
 
 # ---------------------------------------------------------------------------------------------- Figure 1

@@ -39,8 +39,7 @@ from opdiff.neural import NeuralScoreModel, UNet  # noqa: E402
 from opdiff.processes import OrnsteinUhlenbeck  # noqa: E402
 from opdiff.sampling import VEDenoiser, edm_sigmas, sample_heun  # noqa: E402
 from opdiff.spectral import Hermite  # noqa: E402
-from paper_figures import cache_dir, check_size, record_results, save_figure  # noqa: E402
-from paper_figures.fig_oism import cached, fingerprint  # noqa: E402
+from paper_figures import cache_dir, cached, check_size, fingerprint, record_results, save_figure  # noqa: E402
 
 #: The models compared (Hermite degree of the OISM base, None for plain DSM).
 MODELS = {"DSM": None, "OISM(3) residual": 3, "OISM(9) residual": 9}

@@ -39,8 +39,12 @@ def test_mdm_bits_per_dim(out):
     Q, D = np.array(details["learned_Q"]), np.array(details["learned_D"])
     np.testing.assert_allclose(Q, -Q.T, atol=1e-15)
     np.testing.assert_allclose(np.trace(D), fig_mdm.NOISE_BUDGET + 2e-3, rtol=1e-12)  # the fixed noise budget
-    # weights are cached: one checkpoint per process
-    assert len(list((out / "cache" / "mdm").glob("*.npz"))) == 5
+    # weights are cached (one checkpoint per process) and so is their evaluation: a second run only plots
+    assert len(list((out / "cache" / "mdm").glob("[!e]*.npz"))) == 5
+    assert len(list((out / "cache" / "mdm").glob("evaluation_*.npz"))) == 1
+    fig_mdm.make(out, size="test")
+    again = json.loads((out / "results.json").read_text())
+    assert again["mdm_bits_per_dim"] == table and again["mdm_details"] == details
 
 
 def test_sagd_sweep_and_omission(out):

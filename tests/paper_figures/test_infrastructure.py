@@ -23,6 +23,25 @@ def test_cache_dir_is_created_under_the_output_folder(tmp_path):
     assert path.is_dir() and path == tmp_path / "cache" / "oism"
 
 
+def test_cached_computes_once_and_reads_back_the_same_tree(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"table": {"VP": [2.5, 0.1], "note": "text"}, "losses": np.arange(4.0), "flow": (1.5, 0.2),
+                "nested": {"Q": np.eye(2)}}
+
+    path = tmp_path / f"evaluation_{paper_figures.fingerprint('quick', {'n': 3})}.npz"
+    first = paper_figures.cached(path, compute)
+    second = paper_figures.cached(path, compute)
+    assert len(calls) == 1 and path.exists()
+    np.testing.assert_array_equal(second["losses"], first["losses"])
+    np.testing.assert_array_equal(second["nested"]["Q"], np.eye(2))
+    assert second["table"] == {"VP": [2.5, 0.1], "note": "text"} and list(second["flow"]) == [1.5, 0.2]
+    # the key changes with the settings
+    assert paper_figures.fingerprint("quick", {"n": 3}) != paper_figures.fingerprint("quick", {"n": 4})
+
+
 def test_sizes_are_checked():
     assert paper_figures.check_size("test") == "test"
     with pytest.raises(ValueError, match="size: expected one of"):
