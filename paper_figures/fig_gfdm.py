@@ -47,7 +47,8 @@ CAPTIONS = {
         "VP processes FVP(H, K) (MA-fBM driving noise, Hurst index H, K OU processes), the same MLP trained by "
         "GFDM's augmented score matching for each, reverse-SDE Euler-Maruyama samples with the process's defaults. "
         "Left: Frechet distance to the digits (features of a fixed digits classifier; lower is better) against "
-        "H at K = 2 and against K at H = 0.9 (bars: 2 bootstrap standard errors), the VP baseline dotted. Middle: pixel diversity (std across "
+        "H at K = 2 and against K at H = 0.9 (bars: 2 bootstrap standard errors), the VP baseline dotted. "
+        "Middle: pixel diversity (std across "
         "samples, grey levels of [-1, 1]) and pixel Vendi score, with the paper's MNIST/CIFAR-10 values listed. "
         "Right: samples, one row per setting, under a row of training digits."),
 }

@@ -176,8 +176,8 @@ def omission(size_name, out, classifier):
         samples, _ = train_and_sample(f"omission-{name.split()[0]}", process, corrupted, size, cache)
         table[name] = dict(sample_distance(samples, reference, classifier), band_energy=band_energy(samples))
         images[name] = samples
-    references = {name: dict(sample_distance(images[name], reference, classifier), band_energy=band_energy(images[name]))
-                  for name in ("clean digits", "corrupted (training)")}
+    references = {name: dict(sample_distance(images[name], reference, classifier),
+                             band_energy=band_energy(images[name])) for name in ("clean digits", "corrupted (training)")}
     return table, references, images
 
 

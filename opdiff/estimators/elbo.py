@@ -30,13 +30,14 @@ from ..processes.base import LOG_2PI
 from .elbo_controls import N_TIME_BINS, binned_controls
 from .elbo_times import sample_times, time_quantile  # noqa: F401  (re-exported)
 from .gaussian_elbo import (GaussianData, aux_term, call_model, check_stationary_process,  # noqa: F401
-                            exact_score_elbo, gaussian_data_score, gaussian_entropy, kron_quadratic, prior_kl, prior_term, split_blocks)
+                            exact_score_elbo, gaussian_data_score, gaussian_entropy, kron_quadratic, prior_kl,
+                            prior_term, split_blocks)
 from .learned_sde import (fixed_score_elbo, learn_stationary_sde, learned_elbo_gradient,  # noqa: F401
                           learned_prior_kl)
 from .losses import directional_derivative
 
-__all__ = ["sample_times", "prior_kl", "gaussian_entropy", "GaussianData", "gaussian_data_score", "exact_score_elbo", "dsm_elbo",
-           "ism_elbo", "mean_elbo", "learned_prior_kl", "fixed_score_elbo", "learn_stationary_sde",
+__all__ = ["sample_times", "prior_kl", "gaussian_entropy", "GaussianData", "gaussian_data_score", "exact_score_elbo",
+           "dsm_elbo", "ism_elbo", "mean_elbo", "learned_prior_kl", "fixed_score_elbo", "learn_stationary_sde",
            "learned_elbo_gradient", "N_TIME_BINS"]
 
 
